@@ -1,0 +1,3 @@
+from pdigpy.cli import main
+
+raise SystemExit(main())

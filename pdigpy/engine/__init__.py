@@ -1,0 +1,1 @@
+"""Falco-compatible rules: loader, condition language, compiler, fields, alert formatting."""

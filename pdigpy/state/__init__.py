@@ -1,0 +1,1 @@
+"""Thread and file-descriptor tables, fed by events, rebuilt the same way on replay."""

@@ -1,0 +1,1 @@
+"""Syscall tables per architecture: one row per syscall (number, Falco event, decoders)."""

@@ -1,0 +1,86 @@
+"""Parse and compile speed of every condition in the upstream rules files.
+
+Lists are substituted textually first (as the loader does, spec 2.7, simplified:
+recursive expansion, no visibility order), then each macro and rule condition is
+parsed. Run: .venv/bin/python bench/bench_conditions.py
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import yaml
+
+CORPUS = Path(__file__).resolve().parents[1] / "../shared/corpus/upstream-rules"
+FILES = ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")
+
+
+def load_items() -> tuple[dict[str, list[str]], list[str]]:
+    lists: dict[str, list[str]] = {}
+    conditions: list[str] = []
+    for name in FILES:
+        for item in yaml.safe_load((CORPUS / name).read_text()) or []:
+            if "list" in item:
+                lists.setdefault(item["list"], []).extend(item.get("items") or [])
+            elif "macro" in item and "condition" in item:
+                conditions.append(item["condition"])
+            elif "rule" in item and "condition" in item:
+                conditions.append(item["condition"])
+    return lists, conditions
+
+
+def expand_lists(lists: dict[str, list[str]]) -> dict[str, str]:
+    def items_of(name: str, seen: frozenset[str]) -> list[str]:
+        out = []
+        for it in lists[name]:
+            it = str(it)
+            if it in lists and it not in seen:
+                out.extend(items_of(it, seen | {it}))
+            else:
+                out.append(it)
+        return out
+
+    text = {}
+    for name in lists:
+        items = [f'"{i}"' if " " in i and not i.startswith(("'", '"')) else i for i in items_of(name, frozenset({name}))]
+        text[name] = ", ".join(items)
+    return text
+
+
+def substitute(condition: str, list_text: dict[str, str]) -> str:
+    for name, repl in list_text.items():
+        if name in condition:
+            pattern = r"(?<![^\s(),=])\s*" + re.escape(name) + r"\s*(?![^\s(),=])"
+            if not repl:  # an empty list also takes one adjacent comma with it
+                pattern = r"(?:,\s*" + re.escape(name) + r"(?![^\s(),=])|(?<![^\s(),=])" + re.escape(name) + r"(?![^\s(),=])\s*,?)"
+            condition = re.sub(pattern, lambda m: repl, condition)
+    return condition
+
+
+def corpus_conditions() -> list[str]:
+    lists, conditions = load_items()
+    list_text = expand_lists(lists)
+    return [substitute(c, list_text) for c in conditions]
+
+
+def main() -> None:
+    from pdigpy.engine import grammar
+
+    conds = corpus_conditions()
+    grammar._grammar()  # build once, outside the timing
+    t0 = time.perf_counter()
+    errors = 0
+    for c in conds:
+        try:
+            grammar._parse_cached.__wrapped__(c, 1000)
+        except grammar.ParseError:
+            errors += 1
+    t1 = time.perf_counter()
+    chars = sum(len(c) for c in conds)
+    print(f"parsed {len(conds)} conditions ({chars} chars) in {(t1 - t0) * 1000:.1f} ms, {errors} parse errors")
+
+
+if __name__ == "__main__":
+    main()

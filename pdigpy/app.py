@@ -1,0 +1,549 @@
+"""The wiring: tracer -> state -> rule engine -> outputs, plus the end-of-run reports.
+
+One :class:`Pipeline` is the tracer's event sink. For each event it counts
+it, writes it to the capture (``--events``), lets the state update its tables
+(which also resolves ``evt.thread``/``evt.fdinfo``), asks the rule engine for
+alerts and hands them to the output hub. ``pdigpy replay`` feeds a capture's
+records through the same Pipeline, with a fresh State, so a replay raises the
+alerts the live run raised.
+
+Every function here returns an exit status; user errors raise
+:class:`pdigpy.config.ConfigError` (one line, exit 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from pdigpy.config import Config, ConfigError, load_config, resolve_rules_files
+
+EXIT_ALERTS = 86  # same as pdigpy.cli.EXIT_ALERTS; kept here to avoid a cycle
+OUTPUT_CLOSE_TIMEOUT_S = 10.0
+
+
+def _log(msg: str) -> None:
+    print(f"pdigpy: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Building the layers
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config, args.options)
+    for warning in config.warnings:
+        _log(f"warning: {warning}")
+    return config
+
+
+def _make_state(header: dict[str, Any] | None = None):
+    from pdigpy.state.tables import State
+
+    if header is not None:
+        for factory in ("from_capture_header", "from_header"):
+            make = getattr(State, factory, None)
+            if make is not None:
+                return make(header)
+    return State()
+
+
+def _make_engine(config: Config, state=None):
+    """A RuleEngine bound to a field registry over ``state``, configured from falco.yaml keys."""
+    from pdigpy.engine.engine import RuleEngine
+    from pdigpy.engine.fields.registry import FieldRegistry
+
+    registry = FieldRegistry(state)
+    engine = RuleEngine(registry)
+    _configure_engine(engine, config)
+    return engine, registry
+
+
+def _configure_engine(engine, config: Config) -> None:
+    from pdigpy.engine.priority import Priority
+
+    configure = getattr(engine, "configure", None)
+    if configure is not None:
+        configure(config.data)
+        return
+    min_priority = Priority.parse(str(config.data.get("priority", "debug")))
+    if hasattr(engine, "min_priority"):
+        engine.min_priority = min_priority
+    if hasattr(engine, "rule_matching"):
+        engine.rule_matching = config.data.get("rule_matching", "first")
+
+
+def _apply_rule_selection(engine, config: Config) -> None:
+    """falco.yaml ``rules:`` — enable/disable by rule name wildcard or tag, in order."""
+    selection = config.data.get("rules") or []
+    if not selection:
+        return
+    apply = getattr(engine, "apply_selection", None)
+    if apply is not None:
+        apply(selection)
+        return
+    for i, item in enumerate(selection):
+        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in ("enable", "disable"):
+            raise ConfigError(f"{config.source}: rules[{i}]: expected {{enable: {{rule: NAME}}}} or {{disable: {{tag: TAG}}}}")
+        action, what = next(iter(item.items()))
+        if not isinstance(what, dict) or not (set(what) <= {"rule", "tag"}) or not what:
+            raise ConfigError(f"{config.source}: rules[{i}].{action}: expected a mapping with 'rule' or 'tag'")
+        method = getattr(engine, action)
+        if "rule" in what:
+            method(rule=str(what["rule"]))
+        if "tag" in what:
+            method(tag=str(what["tag"]))
+
+
+def _load_rules(engine, files: list[str], verbose: int) -> None:
+    """Load for a run: warnings to stderr, errors are fatal (exit 2 with Falco's report)."""
+    result = engine.load_files(files)
+    if not _load_ok(result):
+        sys.stderr.write(result.report_text().rstrip("\n") + "\n")
+        raise ConfigError("the rules have errors (above); fix them or check them with pdigpy -V FILE")
+    if _has_warnings(result) and verbose:
+        sys.stderr.write(result.report_text().rstrip("\n") + "\n")
+    if verbose:
+        _log(f"loaded {len(files)} rules file{'s' if len(files) != 1 else ''}: {', '.join(files)}")
+
+
+def _load_ok(result) -> bool:
+    for name in ("ok", "successful", "success"):
+        value = getattr(result, name, None)
+        if value is not None:
+            return bool(value() if callable(value) else value)
+    return not getattr(result, "errors", [])
+
+
+def _has_warnings(result) -> bool:
+    return bool(getattr(result, "warnings", []))
+
+
+def _rules_list(engine) -> list[Any]:
+    rules = engine.rules
+    if callable(rules):
+        rules = rules()
+    if isinstance(rules, dict):
+        rules = list(rules.values())
+    return list(rules)
+
+
+def _enabled_rule_names(engine) -> list[str]:
+    names = []
+    for rule in _rules_list(engine):
+        if getattr(rule, "enabled", True):
+            names.append(rule.name)
+    return names
+
+
+def _make_hub(config: Config):
+    from pdigpy.outputs import OutputHub
+
+    try:
+        return OutputHub.from_config(config.data)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the outputs' own ConfigError type
+        if type(exc).__name__ == "ConfigError":
+            raise ConfigError(f"{config.source}: {exc}") from None
+        raise
+
+
+# ---------------------------------------------------------------------------
+# The pipeline
+
+
+class Pipeline:
+    """The tracer's EventSink: capture -> state -> engine -> reports -> outputs."""
+
+    def __init__(self, state, engine, hub, stats, summary, junit, capture=None) -> None:
+        self.state = state
+        self.engine = engine
+        self.hub = hub
+        self.stats = stats
+        self.summary = summary
+        self.junit = junit
+        self.capture = capture
+        self.fail_threshold = None
+        self.failing_alerts = 0
+
+    def on_snapshot(self, info) -> None:
+        if self.capture is not None:
+            self.capture.write_snapshot(info)
+        self.state.add_snapshot(info)
+
+    # Hot path: one call per traced syscall; no lookups beyond attribute access.
+    def on_event(self, evt) -> None:
+        self.stats.count_event(evt.type)
+        if self.capture is not None:
+            self.capture.write_event(evt)
+        self.state.apply(evt)
+        alerts = self.engine.evaluate(evt)
+        if alerts:
+            for alert in alerts:
+                self._raise(alert)
+
+    def _raise(self, alert) -> None:
+        self.stats.count_alert(alert.rule)
+        self.summary.record(alert)
+        if self.junit is not None:
+            self.junit.record(alert)
+        if self.fail_threshold is not None and alert.priority <= self.fail_threshold:
+            self.failing_alerts += 1
+        self.hub.submit(alert)
+
+
+def _open_capture(path: str, meta: dict[str, Any]):
+    from pdigpy.events.capture import CaptureWriter
+
+    try:
+        writer = CaptureWriter(sys.stderr if path == "-" else path)
+    except OSError as exc:
+        raise ConfigError(f"--events {path}: cannot write ({exc.strerror or exc}); give a writable path") from None
+    writer.write_header(meta)
+    return writer
+
+
+def _capture_meta(args: argparse.Namespace, event_types) -> dict[str, Any]:
+    import platform
+    import socket
+    import time
+
+    from pdigpy import __version__
+
+    return {
+        "pdigpy_version": __version__,
+        "created_ns": time.time_ns(),
+        "hostname": socket.gethostname(),
+        "machine": platform.machine(),
+        "command": list(args.command) if getattr(args, "command", None) else None,
+        "attach_pid": getattr(args, "pid", None),
+        "event_types": sorted(event_types) if event_types is not None else None,
+    }
+
+
+def _finish(pipeline: Pipeline, args: argparse.Namespace, engine, reporter, app_code: int,
+            properties: dict[str, str]) -> int:
+    """Drain outputs, write reports, pick the exit status."""
+    report = pipeline.hub.close(OUTPUT_CLOSE_TIMEOUT_S)
+    undelivered = _undelivered(report)
+    if undelivered:
+        _log(f"warning: {undelivered} alert deliveries failed or were dropped (see -v and --stats-file)")
+    if pipeline.capture is not None:
+        pipeline.capture.close()
+    reporter.close()
+    if pipeline.junit is not None:
+        try:
+            pipeline.junit.write(args.junit_xml, _enabled_rule_names(engine), properties)
+        except OSError as exc:
+            _log(f"--junit-xml {args.junit_xml}: cannot write ({exc.strerror or exc})")
+    mode = args.summary or "auto"
+    if mode == "always" or (mode == "auto" and pipeline.summary.total):
+        pipeline.summary.print(sys.stderr)
+    if app_code == 0 and pipeline.failing_alerts:
+        if args.verbose:
+            _log(f"--fail-on {args.fail_on}: {pipeline.failing_alerts} alerts at or above it; exit {EXIT_ALERTS}")
+        return EXIT_ALERTS
+    return app_code
+
+
+def _undelivered(report) -> int:
+    if report is None:
+        return 0
+    total = 0
+    for name in ("dropped", "failed", "drops", "failures"):
+        value = getattr(report, name, None)
+        if isinstance(value, int):
+            total += value
+        elif isinstance(value, dict):
+            total += sum(v for v in value.values() if isinstance(v, int))
+    return total
+
+
+def _build(args: argparse.Namespace, config: Config, files: list[str], header: dict[str, Any] | None = None):
+    from pdigpy.report.junit import JUnitReport
+    from pdigpy.report.summary import AlertSummary
+    from pdigpy.stats import Stats
+
+    state = _make_state(header)
+    engine, _registry = _make_engine(config, state)
+    _load_rules(engine, files, args.verbose)
+    _apply_rule_selection(engine, config)
+    hub = _make_hub(config)
+    stats = Stats()
+    junit = JUnitReport() if args.junit_xml else None
+    pipeline = Pipeline(state, engine, hub, stats, AlertSummary(), junit)
+    pipeline.fail_threshold = args.fail_on_priority
+    return pipeline, engine
+
+
+def _start_reporter(args: argparse.Namespace, stats):
+    from pdigpy.stats import StatsReporter
+
+    try:
+        reporter = StatsReporter(stats, args.stats_interval, args.stats_file, bool(args.verbose))
+    except OSError as exc:
+        raise ConfigError(f"--stats-file {args.stats_file}: cannot write ({exc.strerror or exc}); give a writable path") from None
+    reporter.start()
+    return reporter
+
+
+# ---------------------------------------------------------------------------
+# Modes
+
+
+def traced_event_types(engine) -> frozenset[str]:
+    from pdigpy.state.needs import STATE_EVENT_TYPES
+
+    return frozenset(engine.event_types()) | STATE_EVENT_TYPES
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trace ``args.command`` (or attach to ``args.pid``); return the app's status (or 86 with --fail-on)."""
+    config = _load_config(args)
+    files = resolve_rules_files(args.rules, config)  # user errors first, before the heavy imports
+    from pdigpy.tracer.session import TraceOptions, Tracer
+
+    pipeline, engine = _build(args, config, files)
+    event_types = traced_event_types(engine)
+    options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
+                           follow_descendants=bool(args.follow))
+    tracer = Tracer(pipeline, options)
+    pipeline.stats.tracer_stats = lambda: tracer.stats
+    pipeline.stats.output_counters = lambda: pipeline.hub.counters
+    try:
+        pipeline.stats.syscalls_traced = len(tracer.filter_syscalls())
+    except Exception:  # the count is informative only
+        pipeline.stats.syscalls_traced = 0
+    if args.events:
+        pipeline.capture = _open_capture(args.events, _capture_meta(args, event_types))
+    reporter = _start_reporter(args, pipeline.stats)
+    pipeline.hub.start()
+    if args.verbose:
+        _log(f"tracing {len(event_types)} event types, {pipeline.stats.syscalls_traced} syscalls"
+             f"{' (no seccomp)' if args.no_seccomp else ''}")
+    if args.pid is not None:
+        code = tracer.attach(args.pid)
+        target = f"pid {args.pid}"
+    else:
+        code = tracer.run_command(list(args.command))
+        target = " ".join(args.command)
+    return _finish(pipeline, args, engine, reporter, code,
+                   {"command": target, "exit_code": str(code), "rules_files": " ".join(files)})
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Feed a capture through a fresh state and the rules; 0, or 86 with --fail-on."""
+    from pdigpy.events.capture import CaptureError, read_capture
+
+    config = _load_config(args)
+    files = resolve_rules_files(args.rules, config)
+    if not os.path.isfile(args.capture):
+        raise ConfigError(f"replay {args.capture}: no such capture file; give a file written by pdigpy --events FILE")
+    records = read_capture(args.capture)
+    header: dict[str, Any] | None = None
+    try:
+        first = next(records, None)
+        if first is not None and first[0] == "header":
+            header = first[1]
+            pending = []
+        else:
+            pending = [first] if first is not None else []
+        pipeline, engine = _build(args, config, files, header)
+        pipeline.stats.output_counters = lambda: pipeline.hub.counters
+        reporter = _start_reporter(args, pipeline.stats)
+        pipeline.hub.start()
+        code = 0
+        try:
+            for kind, value in _chain(pending, records):
+                if kind == "snapshot":
+                    pipeline.on_snapshot(value)
+                elif kind == "event":
+                    pipeline.on_event(value)
+        except CaptureError as exc:
+            _log(f"replay {args.capture}: {exc}")
+            code = 2
+    except CaptureError as exc:
+        raise ConfigError(f"replay {args.capture}: {exc}") from None
+    return _finish(pipeline, args, engine, reporter, code,
+                   {"capture": args.capture, "rules_files": " ".join(files)})
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
+
+
+def validate(args: argparse.Namespace) -> int:
+    """-V: load each file in turn into one engine, print Falco's report; 0 if all are valid, else 1."""
+    config = _load_config(args)
+    engine, _registry = _make_engine(config, None)
+    json_mode = config.data.get("json_output") is True
+    results = []
+    ok = True
+    for path in args.validate:
+        if not os.path.isfile(path):
+            raise ConfigError(f"-V {path}: no such rules file; check the path")
+        result = engine.load_files([path])
+        results.append(result)
+        ok = ok and _load_ok(result)
+    if json_mode:
+        load_results = []
+        for result in results:
+            data = result.report_json()
+            if isinstance(data, str):
+                data = json.loads(data)
+            if isinstance(data, dict) and "falco_load_results" in data:
+                load_results.extend(data["falco_load_results"])
+            elif isinstance(data, list):
+                load_results.extend(data)
+            else:
+                load_results.append(data)
+        out: dict[str, Any] = {"falco_load_results": load_results}
+        if args.list_rules and ok:
+            out["falco_describe_results"] = _describe_json(engine)
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        for result in results:
+            text = result.report_text()
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        if args.list_rules and ok:
+            _print_rules_table(engine, sys.stdout)
+    return 0 if ok else 1
+
+
+def list_rules(args: argparse.Namespace) -> int:
+    """-L: the loaded rules with their descriptions (JSON with json_output)."""
+    if args.validate:
+        return validate(args)
+    config = _load_config(args)
+    engine, _registry = _make_engine(config, None)
+    _load_rules(engine, resolve_rules_files(args.rules, config), args.verbose)
+    _apply_rule_selection(engine, config)
+    if config.data.get("json_output") is True:
+        sys.stdout.write(json.dumps(_describe_json(engine)) + "\n")
+    else:
+        _print_rules_table(engine, sys.stdout)
+    return 0
+
+
+def _describe_json(engine) -> Any:
+    describe = getattr(engine, "describe_json", None) or getattr(engine, "describe", None)
+    if describe is not None:
+        data = describe()
+        return json.loads(data) if isinstance(data, str) else data
+    return {"rules": [{"info": {"name": r.name, "description": getattr(r, "desc", ""),
+                                "priority": _priority_label(getattr(r, "priority", None)),
+                                "enabled": getattr(r, "enabled", True), "tags": sorted(getattr(r, "tags", []) or []),
+                                "condition": getattr(r, "condition", ""), "output": getattr(r, "output", ""),
+                                "source": getattr(r, "source", "syscall")}}
+                      for r in _rules_list(engine)]}
+
+
+def _priority_label(p: Any) -> str:
+    return getattr(p, "label", str(p)) if p is not None else ""
+
+
+def _print_rules_table(engine, stream: TextIO) -> None:
+    """Falco's two-column Rule / Description table, plain text (it is often piped)."""
+    rules = [r for r in _rules_list(engine)]
+    width = max([len("Rule")] + [len(r.name) for r in rules]) + 1
+    stream.write(f"{'Rule':<{width}} Description\n{'----':<{width}} -----------\n")
+    for r in rules:
+        desc = " ".join(str(getattr(r, "desc", "") or "").split())
+        flag = "" if getattr(r, "enabled", True) else " (disabled)"
+        stream.write(f"{r.name:<{width}} {desc}{flag}\n")
+
+
+def list_fields(args: argparse.Namespace) -> int:
+    """--list[=SOURCE]: every field with its type and description."""
+    from pdigpy.engine.fields.registry import FieldRegistry
+
+    source = args.list_fields or ""
+    if source not in ("", "syscall"):
+        raise ConfigError(f"--list={source}: unknown event source; pdigpy has one source: --list=syscall")
+    infos = FieldRegistry(None).infos()
+    out = sys.stdout
+    by_class: dict[str, list] = {}
+    for info in infos:
+        by_class.setdefault(info.field_class or info.name.split(".")[0], []).append(info)
+    for field_class, rows in by_class.items():
+        out.write(f"Field Class: {field_class} (source: syscall)\n\n")
+        width = max(len(_field_display(i)) for i in rows) + 2
+        for info in rows:
+            name = _field_display(info)
+            flags = ""
+            if info.is_list:
+                flags += ", LIST"
+            if "filter_only" in info.flags:
+                flags += ", FILTER ONLY"
+            if "deprecated" in info.flags:
+                flags += ", DEPRECATED"
+            desc = " ".join(info.desc.split())
+            out.write(f"{name:<{width}} {info.type.upper()}{flags}  {desc}\n")
+        out.write("\n")
+    return 0
+
+
+def _field_display(info) -> str:
+    """``name`` or ``name[INDEX]`` / ``name[KEY]`` (in brackets-with-? when the argument is optional)."""
+    kind = (info.arg_kind or "arg").upper()
+    if info.arg == "required":
+        return f"{info.name}[{kind}]"
+    if info.arg == "allowed":
+        return f"{info.name}[{kind}]?"
+    return info.name
+
+
+def print_filter(args: argparse.Namespace) -> int:
+    """--print-filter: each traced syscall with the rules (or "state") that need it."""
+    from pdigpy.state.needs import STATE_EVENT_TYPES
+    from pdigpy.tracer.session import TraceOptions, Tracer
+    from pdigpy.tracer.syscalls.table import native_table
+
+    config = _load_config(args)
+    engine, _registry = _make_engine(config, None)
+    _load_rules(engine, resolve_rules_files(args.rules, config), args.verbose)
+    _apply_rule_selection(engine, config)
+    event_types = traced_event_types(engine)
+    tracer = Tracer(_NullSink(), TraceOptions(event_types=event_types, seccomp=not args.no_seccomp))
+    table = native_table()
+    needs: dict[str, list[str]] = {}
+    for rule in _rules_list(engine):
+        if not getattr(rule, "enabled", True):
+            continue
+        for etype in _rule_event_types(engine, rule):
+            needs.setdefault(etype, []).append(rule.name)
+    out = sys.stdout
+    syscalls = tracer.filter_syscalls()
+    out.write(f"# {len(syscalls)} syscalls in the seccomp filter ({table.arch})\n")
+    for name in syscalls:
+        spec = table.by_name.get(name)
+        etype = spec.event if spec is not None else name
+        who = list(needs.get(etype, []))
+        if etype in STATE_EVENT_TYPES:
+            who.append("state")
+        out.write(f"{name}\t{etype}\t{', '.join(who) if who else '-'}\n")
+    return 0
+
+
+def _rule_event_types(engine, rule) -> frozenset[str]:
+    for attr in ("event_types", "evttypes", "events"):
+        value = getattr(rule, attr, None)
+        if value is not None:
+            return frozenset(value() if callable(value) else value)
+    getter = getattr(engine, "rule_event_types", None)
+    if getter is not None:
+        return frozenset(getter(rule.name))
+    return frozenset()
+
+
+class _NullSink:
+    def on_event(self, evt) -> None:  # pragma: no cover - never traced
+        pass
+
+    def on_snapshot(self, info) -> None:  # pragma: no cover
+        pass

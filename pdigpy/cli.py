@@ -1,0 +1,232 @@
+"""pdigpy's command line: Falco's flags, plus the few a ptrace wrapper needs.
+
+Only argument parsing and dispatch live here; the work is in
+:mod:`pdigpy.app`. Imports of the heavy layers are deferred so that
+``pdigpy --version`` and ``pdigpy -h`` start fast.
+
+Exit codes (documented in README.md):
+
+- the traced app's own code (0-255; 128+N when killed by signal N; 126/127
+  when the command cannot be executed) -- always passed through;
+- :data:`EXIT_ALERTS` (86) with ``--fail-on PRIORITY`` when the app exited 0
+  but an alert at or above PRIORITY fired;
+- 2: bad flags, config, ``-o`` value or rules (nothing was run);
+- 1: ``-V`` found an invalid rules file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+EXIT_ALERTS = 86  # not used by shells (126/127, 128+N), pytest (0-5), sysexits (64-78), Rust (101)
+EXIT_USAGE = 2
+
+_EPILOG = """\
+examples:
+  pdigpy -- ./myapp --port 8080          trace a program, alerts on stderr
+  pdigpy -r my_rules.yaml -o json_output=true -o file_output.enabled=true \\
+         -o file_output.filename=alerts.jsonl -- ./myapp
+  pdigpy --fail-on warning --junit-xml pdigpy.xml -- python -m pytest
+  pdigpy -p 1234 --follow                 attach to a running process
+  pdigpy replay capture.jsonl -r rules/   re-evaluate a capture (--events FILE)
+  pdigpy -V my_rules.yaml                 validate rules files
+
+exit status: the app's own (128+N on signal N, 126/127 if it cannot run);
+86 with --fail-on when the app succeeded but an alert fired; 2 on bad usage,
+config or rules; with -V, 1 if a rules file is invalid.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line that says where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+class UsageError(Exception):
+    """A flag combination that argparse cannot express; the message is one line."""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    """Flags shared by the live run and ``replay``."""
+    p.add_argument("-r", dest="rules", action="append", metavar="PATH",
+                   help="rules file or directory (repeatable, loaded in order; directories in name order). "
+                        "Default: the config's rules_files, else pdigpy's bundled rules/ then "
+                        "/etc/pdigpy/pdigpy_rules.local.yaml if present")
+    p.add_argument("-c", dest="config", metavar="CONFIG",
+                   help="config file with falco.yaml keys (default: $PDIGPY_CONFIG, else "
+                        "/etc/pdigpy/pdigpy.yaml if present, else built-in defaults)")
+    p.add_argument("-o", "--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, Falco's syntax: a.b=v, a[0]=v, a[]=v (append); "
+                        "the value is YAML (repeatable)")
+    p.add_argument("--fail-on", metavar="PRIORITY",
+                   help=f"exit {EXIT_ALERTS} if the app succeeded but an alert at or above PRIORITY "
+                        "(e.g. warning) fired; the app's own failure code always wins")
+    p.add_argument("--junit-xml", metavar="FILE", help="write the alerts as JUnit XML failing test cases")
+    summary = p.add_mutually_exclusive_group()
+    summary.add_argument("--summary", dest="summary", action="store_const", const="always",
+                         help="print the summary of fired rules on stderr at exit, even if none fired")
+    summary.add_argument("--no-summary", dest="summary", action="store_const", const="never",
+                         help="no summary at exit (default: printed when an alert fired)")
+    p.add_argument("--stats-interval", type=_positive_float, metavar="N",
+                   help="print counters every N seconds (to --stats-file if given, else stderr)")
+    p.add_argument("--stats-file", metavar="FILE", help="write counters as JSON lines to FILE")
+    p.add_argument("-v", dest="verbose", action="count", default=0,
+                   help="verbose: say what was loaded, and a final counters line at exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="pdigpy",
+        usage="pdigpy [options] -- COMMAND [ARGS...]\n       pdigpy [options] -p PID\n"
+              "       pdigpy replay CAPTURE [options]\n       pdigpy -V RULES... | -L | --list[=SOURCE] | --version",
+        description="Falco-compatible threat detection for one program, from userspace, with ptrace and seccomp.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("-V", "--validate", dest="validate", action="extend", nargs="+", metavar="FILE",
+                   help="validate rules files and exit (0 if all are valid, else 1); JSON with -o json_output=true")
+    p.add_argument("-L", dest="list_rules", action="store_true", help="list the loaded rules with their descriptions and exit")
+    p.add_argument("--list", dest="list_fields", nargs="?", const="", metavar="SOURCE",
+                   help="list every field with its type and description and exit (--list=syscall: that source only)")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("-p", dest="pid", type=_pid, metavar="PID", help="attach to a running process instead of starting one")
+    p.add_argument("--follow", action="store_true", help="with -p: trace the process's future descendants too")
+    p.add_argument("--no-seccomp", action="store_true",
+                   help="stop at every syscall instead of filtering with seccomp (slower; for kernels without it)")
+    p.add_argument("--print-filter", action="store_true",
+                   help="print the traced syscalls, each with the rules (or 'state') that need it, and exit")
+    p.add_argument("--events", metavar="FILE", help="write every event to a capture file for `pdigpy replay` ('-' for stderr)")
+    return p
+
+
+def build_replay_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="pdigpy replay",
+        usage="pdigpy replay CAPTURE [options]",
+        description="Read a capture written with --events back through a fresh state and the same rules and outputs.",
+    )
+    p.add_argument("capture", metavar="CAPTURE", help="capture file written by pdigpy --events")
+    _add_common(p)
+    return p
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _pid(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a process id (a positive number), got {text!r}")
+    return int(text)
+
+
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Options before the first ``--``, the command after it (None when there is no ``--``)."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pdigpy`` command; returns the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        return _main(list(argv))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug in pdigpy: one line, the traceback only when asked for
+        if "-v" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+            raise
+        print(f"pdigpy: internal error: {exc.__class__.__name__}: {exc} (rerun with -v for the traceback)",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(argv: list[str]) -> int:
+    from pdigpy.config import ConfigError
+
+    err = sys.stderr
+    if argv and argv[0] == "replay":
+        args = build_replay_parser().parse_args(argv[1:])
+        try:
+            _check_common(args)
+            from pdigpy import app
+            return app.replay(args)
+        except (ConfigError, UsageError) as exc:
+            print(f"pdigpy: {exc}", file=err)
+            return EXIT_USAGE
+
+    before, command = split_command(argv)
+    parser = build_parser()
+    args = parser.parse_args(before)
+    args.command = command
+    if args.version:
+        from pdigpy import __version__
+        print(f"pdigpy {__version__}")
+        return 0
+    try:
+        _check_common(args)
+        mode = _mode(args)
+        from pdigpy import app
+        if mode == "validate":
+            return app.validate(args)
+        if mode == "list_rules":
+            return app.list_rules(args)
+        if mode == "list_fields":
+            return app.list_fields(args)
+        if mode == "print_filter":
+            return app.print_filter(args)
+        return app.run(args)
+    except (ConfigError, UsageError) as exc:
+        print(f"pdigpy: {exc}", file=err)
+        return EXIT_USAGE
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    if args.fail_on is not None:
+        from pdigpy.engine.priority import Priority
+        try:
+            args.fail_on_priority = Priority.parse(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
+    else:
+        args.fail_on_priority = None
+
+
+def _mode(args: argparse.Namespace) -> str:
+    """Which one thing to do; a command with an exit-early flag is a usage error."""
+    early = [name for name, on in (("validate", bool(args.validate)), ("list_rules", args.list_rules),
+                                   ("list_fields", args.list_fields is not None), ("print_filter", args.print_filter)) if on]
+    flags = {"validate": "-V", "list_rules": "-L", "list_fields": "--list", "print_filter": "--print-filter"}
+    if len(early) > 1 and set(early) != {"validate", "list_rules"}:
+        raise UsageError(f"{' and '.join(flags[m] for m in early)} cannot be combined; give one of them")
+    if early:
+        if args.command is not None and early[0] != "print_filter":
+            raise UsageError(f"{flags[early[0]]} does not run a command; drop the `-- {' '.join(args.command)}` part")
+        return early[0]
+    if args.command is not None and args.pid is not None:
+        raise UsageError("give either -p PID or -- COMMAND, not both")
+    if args.command is None and args.pid is None:
+        raise UsageError("nothing to trace: put the command after --, e.g. `pdigpy -- ./myapp`, or attach with -p PID")
+    if args.command is not None and not args.command:
+        raise UsageError("nothing after --: give the command to trace, e.g. `pdigpy -- ./myapp`")
+    if args.follow and args.pid is None:
+        raise UsageError("--follow goes with -p PID (a started command is always followed with its children)")
+    return "run"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

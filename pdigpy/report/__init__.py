@@ -1,0 +1,1 @@
+"""End-of-run reports: the summary of fired rules (stderr) and JUnit XML for CI."""

@@ -22,7 +22,6 @@ from typing import Any, TextIO
 from pdigpy.config import Config, ConfigError, load_config, resolve_rules_files
 
 EXIT_ALERTS = 86  # same as pdigpy.cli.EXIT_ALERTS; kept here to avoid a cycle
-OUTPUT_CLOSE_TIMEOUT_S = 10.0
 
 
 def _log(msg: str) -> None:
@@ -227,11 +226,8 @@ def _capture_meta(args: argparse.Namespace, event_types) -> dict[str, Any]:
 
 def _finish(pipeline: Pipeline, args: argparse.Namespace, engine, reporter, app_code: int,
             properties: dict[str, str]) -> int:
-    """Drain outputs, write reports, pick the exit status."""
-    report = pipeline.hub.close(OUTPUT_CLOSE_TIMEOUT_S)
-    undelivered = _undelivered(report)
-    if undelivered:
-        _log(f"warning: {undelivered} alert deliveries failed or were dropped (see -v and --stats-file)")
+    """Drain outputs (the hub reports undelivered alerts itself), write reports, pick the exit status."""
+    pipeline.hub.close()  # waits up to pdigpy.flush_timeout
     if pipeline.capture is not None:
         pipeline.capture.close()
     reporter.close()
@@ -250,17 +246,15 @@ def _finish(pipeline: Pipeline, args: argparse.Namespace, engine, reporter, app_
     return app_code
 
 
-def _undelivered(report) -> int:
-    if report is None:
-        return 0
-    total = 0
-    for name in ("dropped", "failed", "drops", "failures"):
-        value = getattr(report, name, None)
-        if isinstance(value, int):
-            total += value
-        elif isinstance(value, dict):
-            total += sum(v for v in value.values() if isinstance(v, int))
-    return total
+def _output_stats(hub) -> dict[str, int]:
+    """Drops anywhere in the outputs, and the deepest sink queue (alerts not yet delivered)."""
+    counters = hub.counters
+    drops = counters.dropped
+    depth = 0
+    for c in counters.sinks.values():
+        drops += c.dropped
+        depth = max(depth, c.queued - c.sent - c.failed - c.dropped)
+    return {"drops": drops, "queue_depth": depth}
 
 
 def _build(args: argparse.Namespace, config: Config, files: list[str], header: dict[str, Any] | None = None):
@@ -313,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
                            follow_descendants=bool(args.follow))
     tracer = Tracer(pipeline, options)
     pipeline.stats.tracer_stats = lambda: tracer.stats
-    pipeline.stats.output_counters = lambda: pipeline.hub.counters
+    pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
     try:
         pipeline.stats.syscalls_traced = len(tracer.filter_syscalls())
     except Exception:  # the count is informative only
@@ -353,7 +347,7 @@ def replay(args: argparse.Namespace) -> int:
         else:
             pending = [first] if first is not None else []
         pipeline, engine = _build(args, config, files, header)
-        pipeline.stats.output_counters = lambda: pipeline.hub.counters
+        pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
         reporter = _start_reporter(args, pipeline.stats)
         pipeline.hub.start()
         code = 0

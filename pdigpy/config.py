@@ -163,6 +163,8 @@ FALCO_OTHER_KEYS = frozenset({
     "plugins_hostinfo", "falco_libs", "metadata_download", "syscall_buf_size_preset",
     "modern_bpf", "watch_config_files", "time_format_iso_8601", "buffered_outputs", "base_syscalls",
     "rules_file", "append_output", "outputs_queue", "container",
+    # pdigpy's own sections, read by the outputs layer: delivery tuning and forwarders.
+    "pdigpy", "forwarders",
 })
 KNOWN_TOP_KEYS = frozenset(_defaults()) | frozenset(k for k in KEY_TYPES if "." not in k) | FALCO_OTHER_KEYS
 

@@ -63,8 +63,8 @@ class Stats:
             if key in tracer:
                 record[f"ptrace_{key}" if key != "signals_forwarded" else key] = tracer[key]
         outputs = _as_dict(self.output_counters() if self.output_counters else None)
-        record["drops"] = _first(outputs, ("dropped", "drops", "queue_drops"), 0)
-        record["queue_depth"] = _first(outputs, ("queue_depth", "depth", "queued"), 0)
+        record["drops"] = outputs.get("drops", 0)
+        record["queue_depth"] = outputs.get("queue_depth", 0)
         return record
 
 
@@ -76,13 +76,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     if is_dataclass(obj):
         return asdict(obj)
     return {k: getattr(obj, k) for k in dir(obj) if not k.startswith("_") and not callable(getattr(obj, k))}
-
-
-def _first(d: dict[str, Any], keys: tuple[str, ...], default: Any) -> Any:
-    for key in keys:
-        if key in d and isinstance(d[key], (int, float)):
-            return d[key]
-    return default
 
 
 def format_text(record: dict[str, Any]) -> str:

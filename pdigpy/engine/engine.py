@@ -1,0 +1,412 @@
+"""The rule engine: loads rules files, keeps the event-type dispatch table, evaluates events.
+
+``RuleEngine(registry)`` is what the app wires between the state layer and the
+outputs::
+
+    engine = RuleEngine(registry, min_priority=Priority.DEBUG, rule_matching="first")
+    result = engine.load_files(["/etc/falco/falco_rules.yaml"])
+    if not result.ok: print(result.report_text()); exit 1
+    tracer_options.event_types = engine.event_types()
+    for evt in events: for alert in engine.evaluate(evt): hub.submit(alert)
+
+All files share one collector (later files see and may override earlier
+lists, macros and rules); after each file everything collected so far is
+resolved again, as Falco does, so per-file results carry Falco's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Any, Iterable
+
+from pdigpy.engine.alert import Alert
+from pdigpy.engine.errors import Context, FileResult, LoadResult
+from pdigpy.engine.index import EventTypes, all_event_types
+from pdigpy.engine.loader import RulesReader
+from pdigpy.engine.priority import Priority
+from pdigpy.engine.ruleset import (
+    BUILTIN_PLUGINS,
+    CompileEnv,
+    CompiledRuleset,
+    Rule,
+    RuleCollector,
+    compile_ruleset,
+    fields_in,
+)
+
+if TYPE_CHECKING:
+    from pdigpy.events.model import Event
+
+DEFAULT_APPEND_OUTPUT = [{"suggested_output": True}]  # falco.yaml's default
+RULES_EXTENSIONS = (".yaml", ".yml")
+
+
+def matches_wildcard(pattern: str, name: str) -> bool:
+    """Falco's wildcard match: ``*`` matches any run of characters, everything else is literal."""
+    if "*" not in pattern:
+        return pattern == name
+    rx = ".*".join(re.escape(p) for p in pattern.split("*"))
+    return re.fullmatch(rx, name, re.DOTALL) is not None
+
+
+def expand_rules_paths(paths: Iterable[str]) -> list[str]:
+    """Directories become their ``.yaml``/``.yml`` files in alphabetical order; other files are
+    skipped as Falco (0.41+) skips them; paths that do not exist are kept (they fail to read)."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for name in sorted(os.listdir(p)):
+                full = os.path.join(p, name)
+                if name.endswith(RULES_EXTENSIONS) and os.path.isfile(full):
+                    out.append(full)
+        elif p.endswith(RULES_EXTENSIONS) or not os.path.exists(p):
+            out.append(p)
+    return out
+
+
+class RuleEngine:
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        min_priority: Priority = Priority.DEBUG,
+        rule_matching: str = "first",
+        append_output: list[dict] | None = None,
+        hostname: str | None = None,
+    ):
+        if rule_matching not in ("first", "all"):
+            raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
+        self.registry = registry
+        self.min_priority = Priority(min_priority)
+        self.rule_matching = rule_matching
+        self.hostname = hostname if hostname is not None else _default_hostname()
+        self._env = CompileEnv(registry, DEFAULT_APPEND_OUTPUT if append_output is None else list(append_output))
+        self._collector = RuleCollector(check_lhs=self._valid_lhs)
+        self._compiled: CompiledRuleset | None = None
+        self._rules: list[Rule] = []
+        self._enabled: dict[str, bool] = {}  # rule name -> enabled (only rules in the ruleset)
+        self._selections: list[tuple[bool, str | None, str | None]] = []  # replayed after each load
+        self._by_type: dict[str, list] = {}
+        self._catchall: list[Rule] = []  # enabled rules with an "all but" event-type set
+        self._first = rule_matching == "first"
+        self.errors_by_rule: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ loading
+
+    def load_files(self, paths: list[str], stop_on_error: bool = True) -> LoadResult:
+        """Load rules files (or directories) in order. Stops at the first invalid file unless
+        ``stop_on_error`` is False (``-V`` validates every file)."""
+        result = LoadResult()
+        for path in expand_rules_paths(paths):
+            try:
+                with open(path, "rb") as fh:
+                    raw = fh.read()
+                text = raw.decode("utf-8", errors="surrogateescape")
+            except OSError as e:
+                fr = FileResult(path)
+                fr.add_error("LOAD_ERR_FILE_READ", f"Could not read file {path}: {e.strerror or e}", Context.root(path))
+                result.files.append(fr)
+                if stop_on_error:
+                    break
+                continue
+            fr = self._load_one(text, path)
+            result.files.append(fr)
+            if not fr.successful and stop_on_error:
+                break
+        return result
+
+    def load_text(self, text: str, name: str = "rules.yaml") -> LoadResult:
+        """Load rules content given as text (tests, embedded rules)."""
+        return LoadResult([self._load_one(text, name)])
+
+    def _load_one(self, text: str, name: str) -> FileResult:
+        fr = FileResult(name, text)
+        col = self._collector
+        col.result = fr
+        n_reqs = len(col.plugin_requirements)
+        try:
+            if not RulesReader(fr, col).read(text):
+                return fr
+            compiled = compile_ruleset(col, fr, self._env)
+            if compiled is None:
+                return fr
+            for req in col.plugin_requirements[n_reqs:]:
+                if not any(n in BUILTIN_PLUGINS for n, _ in req.alternatives):
+                    wanted = " or ".join(f"'{n}' (version {v})" for n, v in req.alternatives)
+                    fr.add_error(
+                        "LOAD_ERR_VALIDATE",
+                        f"Plugin {wanted} is required but not loaded; pdigpy provides the fields of: "
+                        + ", ".join(sorted(BUILTIN_PLUGINS)),
+                        req.ctx,
+                    )
+            if fr.successful:
+                self._install(compiled)
+        except RecursionError:
+            fr.add_error("LOAD_ERR_VALIDATE", "rules nested too deeply", Context.root(name))
+        finally:
+            col.result = None
+        return fr
+
+    def _valid_lhs(self, expr: str) -> bool:
+        """Is an exception field (a field or a transformer expression) valid for the syscall source?"""
+        from pdigpy.engine.grammar import ParseError, parse_condition
+
+        try:
+            node = parse_condition(expr + " exists")
+        except (ParseError, RecursionError):
+            return False
+        refs = fields_in(node)
+        if not refs or node.__class__.__name__ != "Check":
+            return False
+        for ref in refs:
+            try:
+                self.registry.bind(ref.name, ref.arg)
+            except Exception:
+                return False
+        return True
+
+    def _install(self, compiled: CompiledRuleset) -> None:
+        self._compiled = compiled
+        self._rules = compiled.rules
+        # Less severe rules than the threshold are not even part of the ruleset (as in Falco).
+        self._enabled = {r.name: r.enabled for r in self._rules if r.priority <= self.min_priority}
+        for enable, pattern, tag in self._selections:
+            self._select(enable, pattern, tag)
+        self._rebuild()
+
+    # ---------------------------------------------------------------- selection
+
+    def enable(self, rule: str | None = None, *, tag: str | None = None) -> int:
+        """Enable rules by name (``*`` wildcards) or by tag; returns how many rules matched."""
+        return self._record(True, rule, tag)
+
+    def disable(self, rule: str | None = None, *, tag: str | None = None) -> int:
+        return self._record(False, rule, tag)
+
+    def apply_rules_selection(self, selection: list[dict]) -> None:
+        """falco.yaml ``rules:``: ``[{enable: {rule: pat}|{tag: t}} | {disable: ...}]`` applied in order."""
+        if not isinstance(selection, list):
+            raise ValueError("rules: must be a list of {enable: ...} / {disable: ...} entries")
+        for i, entry in enumerate(selection):
+            if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in ("enable", "disable"):
+                raise ValueError(f"rules[{i}]: expected one 'enable' or 'disable' key, got {entry!r}")
+            action, what = next(iter(entry.items()))
+            if not isinstance(what, dict) or not what or set(what) - {"rule", "tag"}:
+                raise ValueError(f"rules[{i}].{action}: expected 'rule: <name or wildcard>' or 'tag: <tag>'")
+            self._record(action == "enable", _opt_str(what.get("rule")), _opt_str(what.get("tag")))
+
+    def _record(self, enable: bool, pattern: str | None, tag: str | None) -> int:
+        if pattern is None and tag is None:
+            raise ValueError("give a rule name (wildcards allowed) or a tag")
+        self._selections.append((enable, pattern, tag))
+        n = self._select(enable, pattern, tag)
+        self._rebuild()
+        return n
+
+    def _select(self, enable: bool, pattern: str | None, tag: str | None) -> int:
+        n = 0
+        for r in self._rules:
+            if r.name not in self._enabled:
+                continue
+            if (pattern is not None and matches_wildcard(pattern, r.name)) or (tag is not None and tag in r.tags):
+                self._enabled[r.name] = enable
+                n += 1
+        return n
+
+    def _rebuild(self) -> None:
+        enabled = [r for r in self._rules if self._enabled.get(r.name)]
+        names: set[str] = set()
+        for r in enabled:
+            names |= r.event_types.names
+        self._catchall = [r for r in enabled if r.event_types.complement]
+        if self._catchall:
+            try:
+                names |= all_event_types()
+            except ImportError:  # no event schema: unknown types are computed on first sight
+                pass
+        table: dict[str, list] = {n: [] for n in names}
+        for r in enabled:
+            entry = (r.match, r.formatter.render, r)
+            if r.event_types.complement:
+                for n, lst in table.items():
+                    if n not in r.event_types.names:
+                        lst.append(entry)
+            else:
+                for n in r.event_types.names:
+                    table[n].append(entry)
+        self._by_type = table
+
+    def _miss(self, evtype: str) -> list:
+        entries = [(r.match, r.formatter.render, r) for r in self._catchall if evtype not in r.event_types.names]
+        self._by_type[evtype] = entries
+        return entries
+
+    # ---------------------------------------------------------------- queries
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every loaded rule in evaluation order (for -L), enabled or not."""
+        return list(self._rules)
+
+    def is_enabled(self, name: str) -> bool:
+        return bool(self._enabled.get(name))
+
+    @property
+    def enabled_rules(self) -> list[Rule]:
+        return [r for r in self._rules if self._enabled.get(r.name)]
+
+    @property
+    def required_engine_version(self) -> str:
+        return self._collector.required_engine_version_text
+
+    def event_types(self) -> frozenset[str]:
+        """Falco event names the enabled rules can match: what the tracer must stop on."""
+        out: set[str] = set()
+        for r in self.enabled_rules:
+            if r.event_types.complement:
+                out |= r.event_types.materialize(all_event_types())
+            else:
+                out |= r.event_types.names
+        return frozenset(out)
+
+    def matches_all_event_types(self) -> bool:
+        """True if some enabled rule has no event-type restriction (every syscall must be traced)."""
+        return any(r.event_types.complement for r in self.enabled_rules)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def evaluate(self, evt: Event) -> list[Alert]:
+        # Hot path: one dict lookup on the event type, then a loop over that type's rules.
+        entries = self._by_type.get(evt.type)
+        if entries is None:
+            entries = self._miss(evt.type)
+        if not entries:
+            return []
+        alerts = []
+        for match, render, rule in entries:
+            try:
+                if not match(evt):
+                    continue
+                text, fields = render(evt)
+                if rule.extra_fields:
+                    fields = dict(fields)
+                    for key, fmt in rule.extra_fields:
+                        etext, efields = fmt.render(evt)
+                        if key in efields:
+                            fields[key] = efields[key]
+                        else:
+                            fields[key] = etext
+            except Exception as exc:  # a broken rule must never stop the others or the tracer
+                self._rule_failed(rule, evt, exc)
+                continue
+            if "evt.time" not in fields:
+                fields["evt.time"] = evt.ts
+            thread = evt.thread
+            alerts.append(
+                Alert(
+                    evt.ts, rule.name, rule.priority, text, fields, list(rule.tags), rule.source, self.hostname,
+                    thread.comm if thread is not None else "", evt.pid,
+                )
+            )
+            if self._first:
+                break
+        return alerts
+
+    def _rule_failed(self, rule: Rule, evt: Event, exc: Exception) -> None:
+        n = self.errors_by_rule.get(rule.name, 0) + 1
+        self.errors_by_rule[rule.name] = n
+        if n == 1:
+            sys.stderr.write(
+                f"pdigpy: rule '{rule.name}' failed on event {evt.num} ({evt.type}): "
+                f"{type(exc).__name__}: {exc}; the rule is skipped for such events and further failures "
+                "are only counted\n"
+            )
+
+    # ---------------------------------------------------------------- -L
+
+    def describe(self) -> dict:
+        """Falco's ``-L`` JSON shape: required versions, rules, macros and lists."""
+        from pdigpy.engine.astfmt import ast_to_str
+
+        compiled = self._compiled
+        col = self._collector
+        rules = []
+        for r in self._rules:
+            cfields = sorted({f.name + (f"[{f.arg}]" if f.arg is not None else "") for f in fields_in(r.ast)})
+            rules.append(
+                {
+                    "info": {
+                        "name": r.name, "condition": r.condition, "priority": r.priority.label,
+                        "output": r.output, "description": r.desc, "enabled": self.is_enabled(r.name),
+                        "source": r.source, "capture": r.capture, "capture_duration": r.capture_duration,
+                        "tags": list(r.tags),
+                    },
+                    "details": {
+                        "macros": list(r.macros), "lists": list(r.lists), "condition_fields": cfields,
+                        "exception_fields": list(r.exception_fields), "exception_names": list(r.exception_names),
+                        "events": r.event_types.describe(), "condition_compiled": ast_to_str(r.ast),
+                        "output_compiled": r.output_format, "plugins": [],
+                    },
+                }
+            )
+        macros = []
+        lists = []
+        if compiled is not None:
+            for name, info in col.macros.items():
+                node = compiled.macros.get(name)
+                macros.append(
+                    {
+                        "info": {"name": name, "condition": info.cond},
+                        "details": {
+                            "used": name in compiled.used_macros,
+                            "condition_compiled": ast_to_str(node) if node is not None else "",
+                            "events": EventTypes.describe(_types(node)) if node is not None else [],
+                            "plugins": [],
+                        },
+                    }
+                )
+            for name, info in col.lists.items():
+                lists.append(
+                    {
+                        "info": {"name": name, "items": list(info.items)},
+                        "details": {
+                            "used": name in compiled.used_lists,
+                            "items_compiled": list(compiled.lists.get(name, [])),
+                            "plugins": [],
+                        },
+                    }
+                )
+        return {
+            "required_engine_version": self.required_engine_version,
+            "required_plugin_versions": [
+                {"name": req.alternatives[0][0], "version": req.alternatives[0][1],
+                 "alternatives": [{"name": n, "version": v} for n, v in req.alternatives[1:]]}
+                for req in col.plugin_requirements
+            ],
+            "rules": rules,
+            "macros": macros,
+            "lists": lists,
+        }
+
+
+def _types(node):
+    from pdigpy.engine.index import rule_event_types
+
+    return rule_event_types(node)
+
+
+def _opt_str(v) -> str | None:
+    return None if v is None else str(v)
+
+
+def _default_hostname() -> str:
+    try:
+        from pdigpy.engine.format import default_hostname
+
+        return default_hostname()
+    except ImportError:
+        import socket
+
+        return os.environ.get("FALCO_HOSTNAME") or socket.gethostname()

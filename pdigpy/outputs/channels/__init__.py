@@ -1,0 +1,1 @@
+"""Falco's output channels: stderr (pdigpy's default), stdout, file, syslog, program, http."""

@@ -1,0 +1,1 @@
+"""falcosidekick-style forwarders: Slack, Kafka, AWS Lambda, generic webhook."""

@@ -1,0 +1,540 @@
+"""The wait loop: one thread, ``waitpid(-1, __WALL)``, every stop of every tracee.
+
+Stops and what the loop does with them (status >> 8 tells them apart):
+
+- seccomp stop (``PTRACE_EVENT_SECCOMP``): PTRACE_GET_SYSCALL_INFO op SECCOMP
+  gives nr + args. The table row decides the cost: no exit stop needed ->
+  ``spec.exit(..., None)`` right away, resume with PTRACE_CONT; else remember
+  the entry and resume with PTRACE_SYSCALL.
+- syscall stop (``SIGTRAP|0x80``): op ENTRY or EXIT, from the kernel, never
+  from a toggle, so fork/clone/exec event stops cannot invert entry/exit.
+- fork/vfork/clone event stop: parent and child clone events (type from the
+  syscall the parent made), the child is resumed once both its first stop and
+  the parent's event were seen, in whichever order they come.
+- exec event stop: an execve event from /proc (also for a non-leader thread:
+  PTRACE_GETEVENTMSG gives its former tid).
+- exit event stop: procexit.
+- PTRACE_EVENT_STOP: a new child's first stop, a group-stop (PTRACE_LISTEN, so
+  ``kill -STOP``/``-CONT`` work as without a tracer), or our own interrupt.
+- any other stop is a signal-delivery stop: the signal is passed on untouched.
+
+A ptrace request that fails with ESRCH (the thread died between two stops)
+is counted and ignored: its death is reported by waitpid later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+from pdigpy.events.model import Event
+from pdigpy.events.procinfo import ProcInfo
+from pdigpy.tracer import ptrace as _pt
+from pdigpy.tracer.memory import ProcessMemory
+from pdigpy.tracer.syscalls.spec import SyscallSpec
+
+CLONE_NAMES = frozenset(("clone", "clone3", "fork", "vfork"))
+EXEC_NAMES = frozenset(("execve", "execveat"))
+_SIGCHLD = int(signal.SIGCHLD)
+_STOP_SIGNALS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+
+# status >> 8 of the stops the hot path tells apart
+_K_SYSCALL = 0x80 | signal.SIGTRAP
+_K_SECCOMP = (_pt.PTRACE_EVENT_SECCOMP << 8) | signal.SIGTRAP
+
+
+@dataclasses.dataclass
+class LoopCounters:
+    seccomp_stops: int = 0
+    syscall_stops: int = 0
+    event_stops: int = 0
+    signal_stops: int = 0
+    group_stops: int = 0
+    syscalls_traced: int = 0
+    events: int = 0
+    esrch_races: int = 0
+    compat_syscalls: int = 0
+    decode_errors: int = 0
+    orphans_reaped: int = 0
+    unmatched_exits: int = 0
+
+
+class Lifecycle:
+    """The builders the loop needs from the syscall layer (T2's lifecycle/procfs)."""
+
+    def __init__(self) -> None:
+        from pdigpy.tracer import lifecycle, procfs
+
+        self.read_procinfo: Callable[[int], ProcInfo | None] = procfs.read_procinfo
+        self.execve_args: Callable[[ProcInfo, int, str | None], dict] = lifecycle.execve_args
+        self.clone_args: Callable[[ProcInfo, int, int], dict] = lifecycle.clone_args
+        self.ppm_clone_flags: Callable[[int], int] = lifecycle.ppm_clone_flags
+        self.procexit_args: Callable[[int], dict] = lifecycle.procexit_args
+
+
+class TraceLoop:
+    """State of one tracing session and the loop over its stops."""
+
+    def __init__(
+        self,
+        specs: list[SyscallSpec],
+        name_by_nr: dict[int, str],
+        event_by_name: dict[str, str],
+        on_event: Callable[[Event], None],
+        lifecycle: Lifecycle,
+        seccomp: bool,
+        counters: LoopCounters,
+        events_by_type: dict[str, int],
+        warn: Callable[[str], None],
+    ) -> None:
+        nmax = max((s.nr for s in specs), default=-1) + 1
+        self.by_nr: list[SyscallSpec | None] = [None] * nmax
+        for s in specs:
+            self.by_nr[s.nr] = s
+        # Traced lifecycle syscalls always take their exit stop: on success the
+        # event stop builds the event and resumes with PTRACE_CONT (no exit stop
+        # then); on failure the exit stop gives the failed call's event.
+        self.force_exit = frozenset(s.nr for s in specs if s.name in CLONE_NAMES or s.name in EXEC_NAMES)
+        self.name_by_nr = name_by_nr
+        self.event_by_name = event_by_name
+        self.on_event = on_event
+        self.lc = lifecycle
+        self.seccomp = seccomp
+        self.c = counters
+        self.events_by_type = events_by_type
+        self.warn = warn
+        self.mem = ProcessMemory()
+        self.num = 0
+        # tid -> tgid of every live tracee we know
+        self.tgid: dict[int, int] = {}
+        # tid -> (spec, args, entry value) between entry and exit stop
+        self.pending: dict[int, tuple[SyscallSpec, tuple, Any]] = {}
+        # tgid -> ProcInfo of the process (tid = leader)
+        self.info: dict[int, ProcInfo] = {}
+        # children whose first stop came before the parent's event: tid -> True
+        self.held: dict[int, bool] = {}
+        # children announced by the parent's event, first stop not yet seen
+        self.expected: dict[int, int] = {}
+        self.exit_seen: set[int] = set()
+        # a tid whose syscalls are not reported (pdigpy's child before it execs)
+        self.silent_tid = 0
+        self.root_pid = 0
+        self.root_ptid = 0
+        self.root_status: int | None = None
+        self.detach_flag: Any = None  # object with .detach_requested / .detach_ack
+        self.detaching = False
+        self._compat_warned = False
+        self._decode_warned = False
+
+    # --- event emission (cold paths; the hot path inlines this) -----------
+
+    def emit(self, tid: int, pid: int, etype: str, res: int | None, args: dict) -> None:
+        self.num += 1
+        ebt = self.events_by_type
+        ebt[etype] = ebt.get(etype, 0) + 1
+        self.on_event(Event(self.num, time.time_ns(), tid, pid, etype, res, args))
+
+    def _decode_failed(self, spec: SyscallSpec, exc: BaseException) -> dict:
+        self.c.decode_errors += 1
+        if not self._decode_warned:
+            self._decode_warned = True
+            self.warn(f"pdigpy: decoding {spec.name} failed ({exc!r}); such events carry no arguments")
+        return {}
+
+    # --- the loop ---------------------------------------------------------
+
+    def run(self) -> None:
+        # Hot path, written for speed: preallocated ctypes buffers, every name
+        # bound to a local, dict lookups by tid, no allocation per stop beyond
+        # the event itself.
+        status = ctypes.c_int(0)
+        status_addr = ctypes.addressof(status)
+        info_buf = ctypes.create_string_buffer(_pt.SYSCALL_INFO_SIZE)
+        info_addr = ctypes.addressof(info_buf)
+        ptrace = _pt.ptrace
+        waitpid = _pt.waitpid
+        get_errno = _pt.errno
+        unpack_entry = _pt.SYSCALL_INFO_ENTRY_FMT.unpack_from
+        unpack_exit = _pt.SYSCALL_INFO_EXIT_FMT.unpack_from
+        GSI = _pt.PTRACE_GET_SYSCALL_INFO
+        GSI_SIZE = _pt.SYSCALL_INFO_SIZE
+        P_CONT = _pt.PTRACE_CONT
+        P_SYSCALL = _pt.PTRACE_SYSCALL
+        OP_ENTRY = _pt.SYSCALL_INFO_ENTRY
+        OP_EXIT = _pt.SYSCALL_INFO_EXIT
+        NATIVE_ARCH = _pt.NATIVE_AUDIT_ARCH
+        X32 = _pt.X32_SYSCALL_BIT
+        WALL = _pt.WALL
+        K_SECCOMP = _K_SECCOMP
+        K_SYSCALL = _K_SYSCALL
+        seccomp = self.seccomp
+        idle_op = P_CONT if seccomp else P_SYSCALL
+        by_nr = self.by_nr
+        nmax = len(by_nr)
+        force_exit = self.force_exit
+        tgid = self.tgid
+        tgid_get = tgid.get
+        pending = self.pending
+        pending_pop = pending.pop
+        mem = self.mem
+        on_event = self.on_event
+        ebt = self.events_by_type
+        ebt_get = ebt.get
+        time_ns = time.time_ns
+        c = self.c
+        flag = self.detach_flag
+        n_seccomp = n_syscall = n_traced = 0
+        try:
+            while tgid or self.expected or self.held:
+                tid = waitpid(-1, status_addr, WALL)
+                if tid <= 0:
+                    err = get_errno()
+                    if err == 4:  # EINTR: a detach request woke us
+                        if flag is not None and flag.detach_requested and not self.detaching:
+                            self.begin_detach()
+                        continue
+                    if err == 10:  # ECHILD: nothing left to wait for
+                        break
+                    continue
+                st = status.value
+                if self.detaching:
+                    self.detach_stop(tid, st)
+                    continue
+                if (st & 0x7F) != 0x7F:
+                    self.on_gone(tid, st)
+                    continue
+                k = st >> 8
+                if k == K_SECCOMP:
+                    n_seccomp += 1
+                    if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
+                        c.esrch_races += 1
+                        continue
+                    t = unpack_entry(info_buf)
+                    nr = t[4]
+                    spec = by_nr[nr] if nr < nmax else None
+                    if spec is None or tid == self.silent_tid:
+                        if ptrace(P_CONT, tid, None, None) == -1:
+                            c.esrch_races += 1
+                        continue
+                    n_traced += 1
+                    args = t[5:11]
+                    try:
+                        ev = spec.entry(tid, args, mem) if spec.entry is not None else None
+                        if spec.exit_stop or nr in force_exit:
+                            pending[tid] = (spec, args, ev)
+                            if ptrace(P_SYSCALL, tid, None, None) == -1:
+                                c.esrch_races += 1
+                            continue
+                        eargs = spec.exit(tid, args, ev, None, mem)
+                    except Exception as exc:  # a decoder bug must not kill the app
+                        eargs = self._decode_failed(spec, exc)
+                    etype = spec.event
+                    self.num += 1
+                    ebt[etype] = ebt_get(etype, 0) + 1
+                    on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
+                    if ptrace(P_CONT, tid, None, None) == -1:
+                        c.esrch_races += 1
+                    continue
+                if k == K_SYSCALL:
+                    n_syscall += 1
+                    if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
+                        c.esrch_races += 1
+                        continue
+                    op = info_buf[0][0]
+                    if op == OP_EXIT:
+                        p = pending_pop(tid, None)
+                        if p is not None:
+                            spec, args, ev = p
+                            rval = unpack_exit(info_buf)[4]
+                            try:
+                                eargs = spec.exit(tid, args, ev, rval, mem)
+                            except Exception as exc:
+                                eargs = self._decode_failed(spec, exc)
+                            etype = spec.event
+                            self.num += 1
+                            ebt[etype] = ebt_get(etype, 0) + 1
+                            on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, rval, eargs))
+                        if ptrace(idle_op, tid, None, None) == -1:
+                            c.esrch_races += 1
+                        continue
+                    if op == OP_ENTRY:
+                        t = unpack_entry(info_buf)
+                        nr = t[4]
+                        if t[1] != NATIVE_ARCH or nr & X32:
+                            self.compat_syscall(tid, t[1], nr)
+                        elif nr < nmax and tid != self.silent_tid:
+                            spec = by_nr[nr]
+                            if spec is not None:
+                                n_traced += 1
+                                args = t[5:11]
+                                try:
+                                    ev = spec.entry(tid, args, mem) if spec.entry is not None else None
+                                    if spec.exit_stop or nr in force_exit:
+                                        pending[tid] = (spec, args, ev)
+                                        eargs = None
+                                    else:
+                                        eargs = spec.exit(tid, args, ev, None, mem)
+                                except Exception as exc:
+                                    eargs = self._decode_failed(spec, exc)
+                                if eargs is not None:
+                                    etype = spec.event
+                                    self.num += 1
+                                    ebt[etype] = ebt_get(etype, 0) + 1
+                                    on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
+                    if ptrace(P_SYSCALL, tid, None, None) == -1:
+                        c.esrch_races += 1
+                    continue
+                if k > 0xFF:
+                    self.on_event_stop(tid, k >> 8, k & 0xFF)
+                    continue
+                # signal-delivery stop: pass the signal on untouched
+                c.signal_stops += 1
+                op_ = P_SYSCALL if (not seccomp or tid in pending) else P_CONT
+                if ptrace(op_, tid, None, k) == -1:
+                    c.esrch_races += 1
+        finally:
+            c.seccomp_stops += n_seccomp
+            c.syscall_stops += n_syscall
+            c.syscalls_traced += n_traced
+            c.events = self.num
+
+    # --- cold paths -------------------------------------------------------
+
+    def resume(self, tid: int, sig: int = 0) -> None:
+        op = _pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT
+        if _pt.ptrace(op, tid, None, sig) == -1:
+            self.c.esrch_races += 1
+
+    def compat_syscall(self, tid: int, arch: int, nr: int) -> None:
+        self.c.compat_syscalls += 1
+        if not self._compat_warned:
+            self._compat_warned = True
+            kind = "x32" if arch == _pt.NATIVE_AUDIT_ARCH else f"arch {arch:#x}"
+            self.warn(
+                f"pdigpy: thread {tid} made a {kind} syscall (nr {nr & 0xFFFF}); "
+                "syscalls of foreign ABIs are not decoded (counted in stats.compat_syscalls)"
+            )
+
+    def on_event_stop(self, tid: int, ev: int, sig: int) -> None:
+        c = self.c
+        c.event_stops += 1
+        if ev == _pt.PTRACE_EVENT_STOP:
+            if tid not in self.tgid:
+                self.first_stop(tid)
+            elif sig in _STOP_SIGNALS:
+                # group-stop: stay stopped, but let the tracer hear of SIGCONT
+                c.group_stops += 1
+                if _pt.ptrace(_pt.PTRACE_LISTEN, tid, None, None) == -1:
+                    c.esrch_races += 1
+            else:
+                self.resume(tid)
+            return
+        if ev in (_pt.PTRACE_EVENT_CLONE, _pt.PTRACE_EVENT_FORK, _pt.PTRACE_EVENT_VFORK):
+            self.on_clone(tid, ev)
+        elif ev == _pt.PTRACE_EVENT_EXEC:
+            self.on_exec(tid)
+        elif ev == _pt.PTRACE_EVENT_EXIT:
+            self.on_exit_event(tid)
+        else:
+            self.resume(tid)
+
+    def first_stop(self, tid: int) -> None:
+        """The first stop of an auto-attached child."""
+        if tid in self.expected:
+            self.tgid[tid] = self.expected.pop(tid)
+            self.resume(tid)
+        else:  # before its parent's clone event: keep it stopped until then
+            self.held[tid] = True
+
+    def _clone_syscall(self, tid: int, ev: int) -> tuple[str, str, int | None]:
+        """(syscall name, event type, linux clone flags) of the clone a parent is in."""
+        p = self.pending.pop(tid, None)
+        if p is not None and p[0].name in CLONE_NAMES:
+            spec, args, _ = p
+            name, etype = spec.name, spec.event
+        else:
+            regs = _pt.read_regs(tid)
+            if regs is None:
+                return ("clone", "clone", None)
+            nr, args = regs
+            name = self.name_by_nr.get(nr, "")
+            if name not in CLONE_NAMES:
+                name = {_pt.PTRACE_EVENT_FORK: "fork", _pt.PTRACE_EVENT_VFORK: "vfork"}.get(ev, "clone")
+                return (name, self.event_by_name.get(name, name), None)
+            etype = self.event_by_name.get(name, name)
+        if name == "clone":
+            flags = args[0]
+        elif name == "clone3":
+            raw = self.mem.read(tid, args[0], 8)  # struct clone_args starts with u64 flags
+            flags = int.from_bytes(raw, sys.byteorder) if len(raw) == 8 else None
+        elif name == "fork":
+            flags = _SIGCHLD
+        else:
+            flags = _pt.CLONE_VM | _pt.CLONE_VFORK | _SIGCHLD
+        return (name, etype, flags)
+
+    def on_clone(self, parent: int, ev: int) -> None:
+        msg = ctypes.c_ulong()
+        child = _pt.geteventmsg(parent, msg)
+        if child is None:
+            self.c.esrch_races += 1
+            return
+        name, etype, flags = self._clone_syscall(parent, ev)
+        ptgid = self.tgid.get(parent, parent)
+        if flags is None:  # unknown: ask /proc who the child belongs to
+            is_thread = _read_tgid(child) == ptgid
+            flags = _pt.CLONE_THREAD if is_thread else _SIGCHLD
+        is_thread = bool(flags & _pt.CLONE_THREAD)
+        child_tgid = ptgid if is_thread else child
+        pinfo = self.info.get(ptgid)
+        if pinfo is None:
+            pinfo = self.lc.read_procinfo(parent)
+            if pinfo is None:
+                pinfo = ProcInfo(tid=parent, pid=ptgid, ptid=0)
+            self.info[ptgid] = pinfo
+        if is_thread:
+            cinfo = dataclasses.replace(pinfo, tid=child)
+        else:
+            cinfo = None
+            if flags & _pt.CLONE_NEWPID or pinfo.vpid != pinfo.pid:
+                cinfo = self.lc.read_procinfo(child)  # other pid namespace: ask /proc
+            if cinfo is None:
+                ptid = pinfo.ptid if flags & _pt.CLONE_PARENT else ptgid
+                cinfo = dataclasses.replace(pinfo, tid=child, pid=child, ptid=ptid, vtid=child, vpid=child)
+            self.info[child] = cinfo
+        self.expected.pop(child, None)
+        if parent == self.silent_tid:
+            pass
+        else:
+            ppm = self.lc.ppm_clone_flags(flags)
+            pside = pinfo if pinfo.tid == parent else dataclasses.replace(pinfo, tid=parent)
+            self.emit(parent, ptgid, etype, child, self.lc.clone_args(pside, ppm, child))
+            self.emit(child, child_tgid, etype, 0, self.lc.clone_args(cinfo, ppm, 0))
+        self.resume(parent)
+        if self.held.pop(child, None):
+            self.tgid[child] = child_tgid
+            self.resume(child)
+        else:
+            self.expected[child] = child_tgid
+
+    def on_exec(self, tid: int) -> None:
+        msg = ctypes.c_ulong()
+        former = _pt.geteventmsg(tid, msg)
+        p = self.pending.pop(tid, None)
+        if former is not None and former != tid:
+            # a non-leader thread exec'd: it now has the leader's tid
+            p = self.pending.pop(former, None) or p
+            self.tgid.pop(former, None)
+            self.exit_seen.discard(former)
+        self.exit_seen.discard(tid)
+        self.tgid[tid] = tid
+        info = self.lc.read_procinfo(tid)
+        if info is None:
+            info = self.info.get(tid) or ProcInfo(tid=tid, pid=tid, ptid=0)
+        if tid == self.root_pid:
+            info.ptid = self.root_ptid
+            self.silent_tid = 0
+        self.info[tid] = info
+        filename = None
+        etype = "execve"
+        if p is not None and p[0].name in EXEC_NAMES:
+            etype = p[0].event
+            val = p[2]
+            if isinstance(val, str):
+                filename = val
+            elif isinstance(val, dict):
+                f = val.get("filename")
+                filename = f if isinstance(f, str) else None
+        self.emit(tid, tid, etype, 0, self.lc.execve_args(info, 0, filename))
+        self.resume(tid)
+
+    def on_exit_event(self, tid: int) -> None:
+        msg = ctypes.c_ulong()
+        wstatus = _pt.geteventmsg(tid, msg)
+        self.pending.pop(tid, None)
+        if wstatus is not None and tid != self.silent_tid:
+            self.exit_seen.add(tid)
+            self.emit(tid, self.tgid.get(tid, tid), "procexit", None, self.lc.procexit_args(wstatus & 0xFFFF))
+        self.resume(tid)
+
+    def on_gone(self, tid: int, st: int) -> None:
+        """A tracee (or an untraced orphan child of ours) exited or was killed."""
+        known = self.tgid.pop(tid, None)
+        self.pending.pop(tid, None)
+        self.held.pop(tid, None)
+        self.expected.pop(tid, None)
+        if known is None and tid != self.root_pid:
+            self.c.orphans_reaped += 1
+            return
+        if tid not in self.exit_seen:
+            # no PTRACE_EVENT_EXIT stop (e.g. SIGKILL): procexit from the wait status
+            if tid != self.silent_tid:
+                self.emit(tid, known or tid, "procexit", None, self.lc.procexit_args(st & 0xFFFF))
+        else:
+            self.exit_seen.discard(tid)
+        if tid == known:
+            self.info.pop(tid, None)
+        if tid == self.root_pid:
+            self.root_status = st
+
+    # --- detaching (attach mode) -------------------------------------------
+
+    def begin_detach(self) -> None:
+        self.detaching = True
+        if self.detach_flag is not None:
+            self.detach_flag.detach_ack = True
+        for tid in list(self.held):
+            self._detach(tid, 0)
+        for tid in list(self.tgid):
+            if _pt.ptrace(_pt.PTRACE_INTERRUPT, tid, None, None) == -1:
+                self.c.esrch_races += 1
+
+    def _detach(self, tid: int, sig: int) -> None:
+        if _pt.ptrace(_pt.PTRACE_DETACH, tid, None, sig) == -1:
+            self.c.esrch_races += 1
+        self.tgid.pop(tid, None)
+        self.held.pop(tid, None)
+        self.expected.pop(tid, None)
+        self.pending.pop(tid, None)
+
+    def detach_stop(self, tid: int, st: int) -> None:
+        if (st & 0x7F) != 0x7F:
+            self.on_gone(tid, st)
+            return
+        k = st >> 8
+        if k in (_K_SECCOMP, _K_SYSCALL) or k > 0xFF:
+            ev = k >> 8
+            if ev in (_pt.PTRACE_EVENT_CLONE, _pt.PTRACE_EVENT_FORK, _pt.PTRACE_EVENT_VFORK):
+                child = _pt.geteventmsg(tid, ctypes.c_ulong())
+                if child is not None and child not in self.held:
+                    self.expected[child] = child
+                elif child is not None:
+                    self._detach(child, 0)
+            # group-stop detaches as stopped, the rest resumes normally
+            self._detach(tid, 0)
+        else:
+            self._detach(tid, k)  # a signal in flight is delivered, never lost
+
+
+def _read_tgid(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return tid
+
+
+def print_warning(msg: str) -> None:
+    try:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+

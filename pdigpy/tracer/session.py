@@ -1,0 +1,296 @@
+"""The tracer's public face: ``Tracer(sink, options).run_command(argv)`` or ``.attach(pid)``.
+
+Spawn mode (``run_command``) is a transparent wrapper: the app gets pdigpy's
+argv, env, cwd and stdio untouched, pdigpy writes nothing on stdout and
+returns the app's exit code (128+N when signal N killed it; 127/126 when the
+command could not be found/executed, with one line on stderr). Signals sent
+to pdigpy are forwarded to the app (see :mod:`pdigpy.tracer.signals`); as
+PID 1 pdigpy also reaps orphans. If pdigpy dies, the app dies with it
+(PTRACE_O_EXITKILL, see :mod:`pdigpy.tracer.launcher`).
+
+Attach mode (``attach``) observes a running process without seccomp and
+detaches cleanly on SIGINT/SIGTERM/SIGHUP/SIGQUIT, leaving it running.
+
+Before the first event the sink receives snapshots (``on_snapshot``) of the
+processes that exist before tracing starts: in spawn mode pdigpy's own
+ancestors (the app is presented as a child of pdigpy's parent: pdigpy is
+transparent), in attach mode the ancestors of the target and every thread of
+the traced processes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from pdigpy.events.model import Event
+from pdigpy.events.procinfo import ProcInfo
+from pdigpy.tracer import attach as _attach
+from pdigpy.tracer import ptrace as _pt
+from pdigpy.tracer.loop import Lifecycle, LoopCounters, TraceLoop, print_warning
+from pdigpy.tracer.syscalls.spec import SyscallSpec
+
+# Lifecycle syscalls the loop must recognise at event stops even when no
+# table row is traced (number -> name), per architecture.
+_LIFECYCLE_NRS = {
+    "x86_64": {56: "clone", 57: "fork", 58: "vfork", 59: "execve", 322: "execveat", 435: "clone3"},
+    "aarch64": {220: "clone", 221: "execve", 281: "execveat", 435: "clone3"},
+}
+
+_BASE_OPTIONS = (
+    _pt.PTRACE_O_TRACESYSGOOD
+    | _pt.PTRACE_O_TRACECLONE
+    | _pt.PTRACE_O_TRACEEXEC
+    | _pt.PTRACE_O_TRACEEXIT
+)
+_FOLLOW_OPTIONS = _pt.PTRACE_O_TRACEFORK | _pt.PTRACE_O_TRACEVFORK
+
+
+class EventSink(Protocol):
+    def on_event(self, evt: Event) -> None: ...
+
+    def on_snapshot(self, info: ProcInfo) -> None: ...
+
+
+@dataclass
+class TraceOptions:
+    event_types: frozenset[str] | None = None  # None: every event type known
+    seccomp: bool = True
+    follow_descendants: bool = False
+    # Additive: explicit table rows instead of the native table's rows for
+    # ``event_types`` (tests, benchmarks, custom tables).
+    syscall_specs: Sequence[SyscallSpec] | None = None
+
+
+@dataclass
+class TracerStats:
+    stops: int = 0
+    seccomp_stops: int = 0
+    syscall_stops: int = 0
+    event_stops: int = 0
+    signal_stops: int = 0
+    group_stops: int = 0
+    syscalls_traced: int = 0
+    events: int = 0
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    signals_forwarded: int = 0
+    signals_deduplicated: int = 0
+    esrch_races: int = 0
+    compat_syscalls: int = 0
+    decode_errors: int = 0
+    orphans_reaped: int = 0
+    filter_syscalls: int = 0
+    tracer_cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+class Tracer:
+    def __init__(self, sink: EventSink, options: TraceOptions | None = None) -> None:
+        self.sink = sink
+        self.options = options or TraceOptions()
+        self.stats = TracerStats()
+        self._specs: list[SyscallSpec] | None = None
+        self._names: dict[int, str] = {}
+        self._events: dict[str, str] = {}
+
+    # --- syscall selection --------------------------------------------------
+
+    def _load_specs(self) -> list[SyscallSpec]:
+        if self._specs is not None:
+            return self._specs
+        opts = self.options
+        arch = _pt.MACHINE if _pt.MACHINE in _LIFECYCLE_NRS else "x86_64"
+        names = dict(_LIFECYCLE_NRS[arch])
+        events = {n: n for n in names.values()}
+        if opts.syscall_specs is not None:
+            specs = list(opts.syscall_specs)
+        else:
+            from pdigpy.tracer.syscalls.table import native_table, syscalls_for_events
+
+            table = native_table()
+            for s in table.by_nr:
+                if s is not None:
+                    names[s.nr] = s.name
+                    events[s.name] = s.event
+            if opts.event_types is None:
+                specs = [s for s in table.by_nr if s is not None]
+            else:
+                specs = list(syscalls_for_events(table, opts.event_types))
+        for s in specs:
+            names.setdefault(s.nr, s.name)
+            events.setdefault(s.name, s.event)
+        self._specs, self._names, self._events = specs, names, events
+        return specs
+
+    def filter_syscalls(self) -> list[str]:
+        """Names of the syscalls that stop the app (the seccomp filter's TRACE set)."""
+        return sorted({s.name for s in self._load_specs()})
+
+    def _make_loop(self, seccomp: bool) -> TraceLoop:
+        specs = self._load_specs()
+        self.stats.filter_syscalls = len(specs)
+        self._counters = LoopCounters()
+        return TraceLoop(
+            specs,
+            self._names,
+            self._events,
+            self.sink.on_event,
+            Lifecycle(),
+            seccomp,
+            self._counters,
+            self.stats.events_by_type,
+            print_warning,
+        )
+
+    def _finish(self, loop: TraceLoop, relay, cpu0: float, wall0: float) -> None:
+        c = self._counters
+        s = self.stats
+        for name in (
+            "seccomp_stops",
+            "syscall_stops",
+            "event_stops",
+            "signal_stops",
+            "group_stops",
+            "syscalls_traced",
+            "events",
+            "esrch_races",
+            "compat_syscalls",
+            "decode_errors",
+            "orphans_reaped",
+        ):
+            setattr(s, name, getattr(c, name))
+        s.stops = c.seccomp_stops + c.syscall_stops + c.event_stops + c.signal_stops
+        s.signals_forwarded = relay.forwarded
+        s.signals_deduplicated = relay.deduplicated
+        s.tracer_cpu_s = time.process_time() - cpu0
+        s.wall_s = time.monotonic() - wall0
+
+    def _snapshot(self, pids: list[int], read) -> None:
+        for pid in pids:
+            info = read(pid)
+            if info is not None:
+                self.sink.on_snapshot(info)
+
+    # --- spawn mode ----------------------------------------------------------
+
+    def run_command(self, argv: list[str]) -> int:
+        """Run ``argv`` under the tracer; returns the app's exit code (128+N if killed by N)."""
+        from pdigpy.tracer.launcher import exec_error, launch
+        from pdigpy.tracer.seccomp import build_filter, pack_filter
+        from pdigpy.tracer.signals import SignalRelay
+
+        if not argv:
+            print_warning("pdigpy: no command given")
+            return 2
+        seccomp = self.options.seccomp
+        loop = self._make_loop(seccomp)
+        prog = pack_filter(build_filter(s.nr for s in self._specs)) if seccomp else None
+        options = _BASE_OPTIONS | _FOLLOW_OPTIONS | _pt.PTRACE_O_EXITKILL
+        if seccomp:
+            options |= _pt.PTRACE_O_TRACESECCOMP
+        relay = SignalRelay(loop_targets(loop), detach_mode=False)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        old_mask = relay.block()
+        try:
+            ppid = os.getppid()
+            self._snapshot(list(reversed(_attach.ancestors(os.getpid()))), loop.lc.read_procinfo)
+            try:
+                launched = launch(list(argv), prog, options, old_mask)
+            except OSError as e:
+                print_warning(f"pdigpy: {e.strerror or e}")
+                return 126
+            loop.root_pid = launched.pid
+            loop.root_ptid = ppid
+            loop.silent_tid = launched.pid
+            loop.tgid[launched.pid] = launched.pid
+            relay.start()
+            loop.run()
+        finally:
+            relay.stop()
+        self._finish(loop, relay, cpu0, wall0)
+        msg = exec_error(launched)
+        if msg is not None:
+            print_warning(msg)
+        return exit_code(loop.root_status)
+
+    # --- attach mode ---------------------------------------------------------
+
+    def attach(self, pid: int) -> int:
+        """Trace the running process ``pid`` (all its threads; with follow_descendants its
+        descendants too) until it exits or pdigpy gets SIGINT/SIGTERM/SIGHUP/SIGQUIT, then
+        detach. Returns 0 after a detach, the process's exit code if it ended while traced,
+        1 (with one line on stderr) if it cannot be attached."""
+        from pdigpy.tracer.signals import SignalRelay
+
+        why = _attach.check_target(pid)
+        if why is not None:
+            print_warning(why)
+            return 1
+        loop = self._make_loop(seccomp=False)
+        options = _BASE_OPTIONS
+        if self.options.follow_descendants:
+            options |= _FOLLOW_OPTIONS
+        relay = SignalRelay(lambda: [], detach_mode=True)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        relay.block()
+        try:
+            seized: dict[int, int] = {}
+            try:
+                _attach.seize_process(pid, options, seized)
+            except OSError as e:
+                print_warning(f"pdigpy: cannot attach to PID {pid}: {e.strerror}")
+                return 1
+            procs = [pid]
+            if self.options.follow_descendants:
+                for child in _attach.descendants(pid):
+                    try:
+                        _attach.seize_process(child, options, seized)
+                        procs.append(child)
+                    except OSError:
+                        pass
+            read = loop.lc.read_procinfo
+            self._snapshot(list(reversed(_attach.ancestors(pid))), read)
+            for tid, tg in seized.items():
+                info = read(tid)
+                if info is None:
+                    continue
+                if tid == tg:
+                    loop.info[tg] = info
+                self.sink.on_snapshot(info)
+            loop.tgid.update(seized)
+            loop.root_pid = pid
+            loop.detach_flag = relay
+            relay.start()
+            loop.run()
+        finally:
+            relay.stop()
+        self._finish(loop, relay, cpu0, wall0)
+        if loop.root_status is not None and not relay.detach_requested:
+            return exit_code(loop.root_status)
+        return 0
+
+
+def loop_targets(loop: TraceLoop):
+    """Where forwarded signals go: the root app while it lives, else every traced process."""
+
+    def targets() -> list[int]:
+        root = loop.root_pid
+        if root and loop.root_status is None:
+            return [root]
+        return sorted(set(loop.tgid.values()))
+
+    return targets
+
+
+def exit_code(status: int | None) -> int:
+    """A shell's view of a wait status: the exit code, or 128+N for death by signal N."""
+    if status is None:
+        return 0
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 1
+

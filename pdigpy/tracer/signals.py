@@ -1,0 +1,169 @@
+"""Wrapper signal duties: forward what pdigpy receives to the app, or detach on request.
+
+pdigpy behaves like a tini-style init wrapper. These catchable signals sent
+to pdigpy are forwarded to the app's root process (not to its process
+group; the app decides whether to pass them on to its own children):
+SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
+SIGALRM, SIGPWR. pdigpy itself never dies of them; it keeps tracing until
+the whole traced tree is gone and then exits with the app's status. Once
+the root process is gone, forwarded signals go to every remaining traced
+process.
+
+Not forwarded: SIGPIPE and SIGXFSZ (they report pdigpy's own failed writes,
+not a request for the app); SIGTSTP/SIGTTIN/SIGTTOU keep their default so
+that Ctrl-Z suspends pdigpy together with the app, which shares its process
+group; synchronous faults (SIGSEGV, SIGBUS, ...) are pdigpy's own;
+SIGKILL/SIGSTOP cannot be caught (SIGKILL of pdigpy kills the app through
+PTRACE_O_EXITKILL).
+
+A terminal sends SIGINT/SIGQUIT/SIGWINCH/SIGHUP to the whole foreground
+process group, which includes the app; such kernel-sent signals
+(``si_code == SI_KERNEL``) are not forwarded again when the app is in
+pdigpy's process group, so Ctrl-C reaches the app once. A ``kill`` aimed at
+the process group reaches the app directly *and* through pdigpy.
+
+Design: the signals are blocked in the tracing thread and consumed by a
+small relay thread with sigtimedwait(). The wait loop stays blocked in
+waitpid() and pays nothing per stop; forwarding is a plain kill() from the
+relay thread. In attach mode SIGINT/SIGTERM/SIGHUP/SIGQUIT instead request a
+clean detach; only the tracing thread may issue ptrace requests, so the
+relay wakes it with a private real-time signal whose handler is a no-op C
+function (waitpid() returns EINTR), repeated until the loop acknowledges.
+Threads started before the tracer do not block these signals; start the
+tracer before other threads (or block them there too).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+from typing import Callable
+
+FORWARDED: tuple[int, ...] = tuple(
+    getattr(signal, n)
+    for n in (
+        "SIGTERM",
+        "SIGINT",
+        "SIGHUP",
+        "SIGQUIT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGWINCH",
+        "SIGCONT",
+        "SIGALRM",
+        "SIGPWR",
+    )
+    if hasattr(signal, n)
+)
+DETACH_ON: frozenset[int] = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
+TTY_SIGNALS: frozenset[int] = frozenset((signal.SIGINT, signal.SIGQUIT, signal.SIGWINCH, signal.SIGHUP))
+SI_KERNEL = 0x80
+WAKE_SIGNAL = signal.SIGRTMIN + 5
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _SigAction(ctypes.Structure):
+    # glibc's struct sigaction on 64-bit Linux (x86_64 and aarch64).
+    _fields_ = [
+        ("sa_handler", ctypes.c_void_p),
+        ("sa_mask", ctypes.c_ulong * 16),
+        ("sa_flags", ctypes.c_int),
+        ("sa_restorer", ctypes.c_void_p),
+    ]
+
+
+def _install_wake_handler() -> None:
+    """A no-op C handler for WAKE_SIGNAL without SA_RESTART, so it interrupts waitpid()."""
+    act = _SigAction()
+    # getpid() ignores its argument, touches nothing and is async-signal-safe.
+    act.sa_handler = ctypes.cast(_libc.getpid, ctypes.c_void_p).value
+    act.sa_flags = 0
+    if _libc.sigaction(WAKE_SIGNAL, ctypes.byref(act), None) != 0:
+        raise OSError(ctypes.get_errno(), "sigaction")
+
+
+class SignalRelay:
+    """Forwards (spawn mode) or turns into a detach request (attach mode) pdigpy's signals."""
+
+    def __init__(self, targets: Callable[[], list[int]], detach_mode: bool) -> None:
+        self._targets = targets
+        self.detach_mode = detach_mode
+        self.forwarded = 0
+        self.deduplicated = 0
+        self.detach_requested = False
+        self.detach_ack = False
+        self._stop = False
+        self._old_mask: set | None = None
+        self._thread: threading.Thread | None = None
+        self._tracer_ident = 0
+
+    def block(self) -> set:
+        """Block the relayed signals in the calling (tracing) thread; returns the previous mask."""
+        self._old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        self._tracer_ident = threading.get_ident()
+        if self.detach_mode:
+            _install_wake_handler()
+        return self._old_mask
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pdigpy-signals", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop relaying and restore the tracing thread's mask (call from the tracing thread)."""
+        self._stop = True
+        if self._old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
+            self._old_mask = None
+
+    def _run(self) -> None:
+        sigs = FORWARDED
+        while not self._stop:
+            try:
+                info = signal.sigtimedwait(sigs, 0.5)
+            except (OSError, InterruptedError):
+                continue
+            if info is None or self._stop:
+                continue
+            self.handle(info.si_signo, info.si_code)
+
+    def handle(self, sig: int, si_code: int = 0) -> None:
+        if self.detach_mode:
+            if sig in DETACH_ON:
+                self.request_detach()
+            return
+        targets = self._targets()
+        if not targets:
+            return
+        if si_code == SI_KERNEL and sig in TTY_SIGNALS:
+            try:
+                if os.getpgid(targets[0]) == os.getpgrp():
+                    self.deduplicated += 1
+                    return
+            except OSError:
+                pass
+        for pid in targets:
+            try:
+                os.kill(pid, sig)
+                self.forwarded += 1
+            except OSError:
+                pass
+
+    def request_detach(self) -> None:
+        if self.detach_requested:
+            return
+        self.detach_requested = True
+        threading.Thread(target=self._kick, name="pdigpy-wake", daemon=True).start()
+
+    def _kick(self) -> None:
+        # The tracer may be just about to enter waitpid(); kick until it answers.
+        ev = threading.Event()
+        while not self.detach_ack and not self._stop:
+            try:
+                signal.pthread_kill(self._tracer_ident, WAKE_SIGNAL)
+            except (OSError, ProcessLookupError):
+                return
+            ev.wait(0.05)

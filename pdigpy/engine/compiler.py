@@ -1,0 +1,620 @@
+"""Compile a condition AST into one Python function ``predicate(evt) -> bool``.
+
+Everything that can be decided once is decided here: fields are bound through
+the registry, RHS literals are converted to the field's type, patterns are
+compiled, operators are checked against the field type (Falco's messages), and
+warnings are collected. What is left per event is a closure per check, glued
+together by one generated Python expression for the and/or/not structure.
+
+Evaluation rules (spec §1.4, §1.5, §1.9):
+
+- a missing LHS value (None) makes the check false for every operator,
+  including ``!=``; a missing field-to-field RHS makes it false too;
+- ``any_of`` fields (``proc.aname`` without an argument) hold a list of
+  ancestors: the check is true if any element satisfies it;
+- ``either`` fields (``fd.ip``, ``fd.net``, ``fd.port``, ``fd.proto``) hold both
+  endpoints: ``=``/``in`` are true if either matches, ``!=`` only if both differ;
+- list-typed fields: ``in`` means every element is in the set, ``intersects``
+  at least one.
+
+Reordering: inside an ``and``/``or`` the checks on ``evt.type`` are moved
+first. All compiled checks are pure (no side effects, errors are raised at
+compile time), so only the evaluation order changes, never the result.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
+
+from pdigpy.engine.ast import (
+    And,
+    Check,
+    FieldRef,
+    FieldValue,
+    ListValue,
+    MacroRef,
+    Not,
+    Or,
+    Transformer,
+    Value,
+)
+from pdigpy.engine.fields.base import DEPRECATED, NO_RHS, NO_TRANSFORMER, FieldError
+from pdigpy.engine.grammar import TRANSFORMER_NAMES
+from pdigpy.engine.operators import (
+    OperatorError,
+    ascii_lower,
+    cached_glob,
+    make_glob,
+    make_pmatch,
+    make_regex,
+    regex_could_be_simpler,
+)
+from pdigpy.engine.transformers import TRANSFORMERS, TransformerError
+from pdigpy.engine.values import (
+    IP_TYPES,
+    NUMERIC_TYPES,
+    ValueConversionError,
+    convert_value,
+    known_event_types,
+)
+
+if TYPE_CHECKING:
+    from pdigpy.events.model import Event
+
+__all__ = ["CompileError", "CompileWarning", "compile_condition", "Predicate"]
+
+Predicate = Callable[["Event"], bool]
+
+WARN_COMPILE = "LOAD_COMPILE_CONDITION"
+WARN_DEPRECATED = "LOAD_DEPRECATED_ITEM"
+
+
+class CompileError(Exception):
+    """A condition that parses but cannot be compiled; ``pos`` is the 0-based text index (-1: unknown)."""
+
+    def __init__(self, message: str, pos: int = -1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class CompileWarning:
+    code: str  # LOAD_COMPILE_CONDITION | LOAD_DEPRECATED_ITEM
+    message: str
+    pos: int = -1
+    field: str | None = None  # the deprecated field, for the JSON "deprecated_field" key
+
+
+# Operators allowed per type group (spec §1.3).
+_NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"})
+_BOOL_OPS = frozenset({"=", "!=", "in", "intersects", "exists"})
+_STRING_OPS = frozenset(
+    {"=", "!=", "<", "<=", ">", ">=", "contains", "icontains", "startswith", "endswith",
+     "glob", "iglob", "regex", "in", "intersects", "pmatch", "exists"}
+)
+_BUFFER_OPS = frozenset(
+    {"=", "!=", "contains", "bcontains", "startswith", "bstartswith", "endswith", "in",
+     "intersects", "exists"}
+)
+_IP_OPS = frozenset({"=", "!=", "in", "intersects", "exists"})
+_LIST_OPS = frozenset({"in", "intersects", "exists"})
+_EITHER_OPS = frozenset({"=", "!=", "in", "intersects", "exists"})
+_MODIFIER_OPS = frozenset(
+    {"=", "!=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith",
+     "glob", "iglob", "regex"}
+)
+
+_FIELD_LIKE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+(?:\[[^\]]*\])?")
+_TRANSFORMER_LIKE = re.compile(r"(?:val|" + "|".join(TRANSFORMER_NAMES) + r")\(.*\)", re.DOTALL)
+
+# Python's compiler limits nesting of generated expressions; deeper trees use closures.
+_MAX_SOURCE_DEPTH = 50
+
+
+def _type_group(ftype: str) -> tuple[str, frozenset[str]]:
+    if ftype in NUMERIC_TYPES:
+        return "numeric", _NUMERIC_OPS
+    if ftype == "bool":
+        return "bool", _BOOL_OPS
+    if ftype == "string":
+        return "string", _STRING_OPS
+    if ftype == "bytebuf":
+        return "buffer", _BUFFER_OPS
+    if ftype in IP_TYPES:
+        return "ip", _IP_OPS
+    return ftype, _STRING_OPS
+
+
+@dataclass(slots=True)
+class _Operand:
+    """A compiled LHS/RHS operand: how to get its value from an event, and its shape."""
+
+    get: Callable[[Any], Any]
+    type: str
+    is_list: bool = False
+    any_of: bool = False
+    either: bool = False
+    flags: frozenset[str] = frozenset()
+    name: str = ""
+    bits: int = 64
+
+
+def compile_condition(node, registry, warnings: list[CompileWarning] | None = None) -> Predicate:
+    """Compile a macro-expanded AST into ``predicate(evt) -> bool``; raises :class:`CompileError`.
+
+    Warnings (regex that could be simpler, field or transformer used as a
+    string, deprecated fields) are appended to ``warnings`` when given.
+    """
+    return _Compiler(registry, warnings).compile(node)
+
+
+class _Compiler:
+    def __init__(self, registry, warnings: list[CompileWarning] | None) -> None:
+        self.registry = registry
+        self.warnings = warnings
+        self.ns: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ structure
+
+    def compile(self, node) -> Predicate:
+        if _depth(node) > _MAX_SOURCE_DEPTH:
+            return self._closure(node)
+        source = self._source(node)
+        fn = eval("lambda evt: " + source, self.ns)  # noqa: S307 - our own generated expression
+        fn.__doc__ = "compiled condition"
+        return fn
+
+    def _source(self, node) -> str:
+        if isinstance(node, Check):
+            name = f"_c{len(self.ns)}"
+            self.ns[name] = self._check(node)
+            return f"{name}(evt)"
+        if isinstance(node, And):
+            return "(" + " and ".join(self._source(c) for c in _cheap_first(node.children)) + ")"
+        if isinstance(node, Or):
+            return "(" + " or ".join(self._source(c) for c in _cheap_first(node.children)) + ")"
+        if isinstance(node, Not):
+            return "(not " + self._source(node.child) + ")"
+        if isinstance(node, MacroRef):
+            raise CompileError(f"Undefined macro '{node.name}' used in filter.", node.pos)
+        raise CompileError(f"unexpected node in condition: {type(node).__name__}")
+
+    def _closure(self, node) -> Predicate:
+        # Used only for very deep trees (see _MAX_SOURCE_DEPTH).
+        if isinstance(node, Check):
+            return self._check(node)
+        if isinstance(node, (And, Or)):
+            fns = tuple(self._closure(c) for c in _cheap_first(node.children))
+            if isinstance(node, And):
+                return lambda evt: all(f(evt) for f in fns)
+            return lambda evt: any(f(evt) for f in fns)
+        if isinstance(node, Not):
+            child = self._closure(node.child)
+            return lambda evt: not child(evt)
+        if isinstance(node, MacroRef):
+            raise CompileError(f"Undefined macro '{node.name}' used in filter.", node.pos)
+        raise CompileError(f"unexpected node in condition: {type(node).__name__}")
+
+    # ------------------------------------------------------------- operands
+
+    def _warn(self, code: str, message: str, pos: int, field: str | None = None) -> None:
+        if self.warnings is not None:
+            w = CompileWarning(code, message, pos, field)
+            if w not in self.warnings:
+                self.warnings.append(w)
+
+    def _field(self, ref: FieldRef) -> _Operand:
+        try:
+            bound = self.registry.bind(ref.name, ref.arg)
+        except FieldError as exc:
+            raise CompileError(str(exc), ref.pos) from None
+        flags = bound.info.flags
+        if DEPRECATED in flags:
+            self._warn(WARN_DEPRECATED, f"field '{ref.name}' is deprecated", ref.pos, ref.name)
+        return _Operand(
+            get=bound.extract,
+            type=bound.type,
+            is_list=bound.is_list,
+            any_of=bound.any_of,
+            either=bound.either,
+            flags=flags,
+            name=ref.name if ref.arg is None else f"{ref.name}[{ref.arg}]",
+            bits=int(bound.extra.get("bits", 64)) if bound.extra else 64,
+        )
+
+    def _operand(self, node) -> _Operand:
+        if isinstance(node, FieldRef):
+            return self._field(node)
+        if isinstance(node, Transformer):
+            return self._transformer(node)
+        if isinstance(node, FieldValue):
+            return self._field(node.field)
+        raise CompileError("expected a field or a transformer", getattr(node, "pos", -1))
+
+    def _transformer(self, node: Transformer) -> _Operand:
+        spec = TRANSFORMERS.get(node.name)
+        if spec is None:
+            raise CompileError(f"unknown field transformer '{node.name}'", node.pos)
+        n = len(node.args)
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            raise CompileError(f"wrong number of arguments for field transformer '{node.name}'", node.pos)
+        args: list[_Operand] = []
+        for a in node.args:
+            if isinstance(a, (FieldRef, Transformer)):
+                op = self._operand(a)
+                if isinstance(a, FieldRef) and (NO_TRANSFORMER in op.flags or op.any_of or op.either):
+                    raise CompileError(
+                        f"field '{op.name}' does not support field transformers", a.pos
+                    )
+                args.append(op)
+            elif isinstance(a, Value):
+                text = a.text
+                args.append(_Operand(get=lambda evt, _t=text: _t, type="string", name=repr(text)))
+            elif isinstance(a, ListValue):
+                items = [v.text for v in a.items]
+                args.append(_Operand(get=lambda evt, _i=items: _i, type="string", is_list=True))
+            else:
+                raise CompileError(f"invalid argument for field transformer '{node.name}'", node.pos)
+        try:
+            out_type, out_list = spec.out_type([a.type for a in args], [a.is_list for a in args], node.arg)
+        except TransformerError as exc:
+            raise CompileError(str(exc), node.pos) from None
+        return _Operand(
+            get=_transformer_getter(spec, [a.get for a in args], node.arg),
+            type=out_type,
+            is_list=out_list,
+            name=node.name,
+        )
+
+    # ---------------------------------------------------------------- checks
+
+    def _check(self, node: Check) -> Predicate:
+        op = "=" if node.op == "==" else node.op
+        lhs = self._operand(node.lhs)
+        self._check_operator(node, op, lhs)
+        get = lhs.get
+
+        if op == "exists":
+            if lhs.any_of:
+                return lambda evt: bool(get(evt))
+            return lambda evt: get(evt) is not None
+
+        if isinstance(node.rhs, (FieldValue, Transformer)):
+            return self._field_to_field(node, op, lhs)
+
+        consts = self._constants(node, op, lhs)
+        if node.modifier:
+            test = _modifier_test(node.modifier, op, lhs.type, consts, node.pos)
+        elif lhs.is_list and not (lhs.any_of or lhs.either):
+            return _list_check(op, get, frozenset(consts))
+        else:
+            test = _single_test(op, lhs.type, consts, isinstance(node.rhs, ListValue), node)
+        return _wrap(get, test, lhs, op)
+
+    def _check_operator(self, node: Check, op: str, lhs: _Operand) -> None:
+        if lhs.either:
+            if op not in _EITHER_OPS:
+                raise CompileError("IP filter only supports '=' and '!='", node.pos)
+            return
+        if lhs.is_list and not lhs.any_of:
+            if op not in _LIST_OPS:
+                raise CompileError(f"filter error: '{node.op}' operator not supported for list filters", node.pos)
+            return
+        group, allowed = _type_group(lhs.type)
+        if op not in allowed:
+            raise CompileError(
+                f"filter error: '{node.op}' operator not supported for {group} filters", node.pos
+            )
+        if node.modifier and op not in _MODIFIER_OPS:
+            raise CompileError(f"the '{node.modifier}' modifier is not supported with '{node.op}'", node.pos)
+
+    def _constants(self, node: Check, op: str, lhs: _Operand) -> list[Any]:
+        rhs = node.rhs
+        values = list(rhs.items) if isinstance(rhs, ListValue) else [rhs]
+        self._literal_warnings(node, op, values)
+        is_evt_type = isinstance(node.lhs, FieldRef) and node.lhs.name in ("evt.type", "syscall.type")
+        known = known_event_types() if is_evt_type else None
+        out = []
+        for v in values:
+            if known is not None and v.text not in known:
+                raise CompileError(f"unknown event type {v.text}", v.pos)
+            if op == "pmatch" or (op in ("glob", "iglob", "regex") and lhs.type == "string"):
+                out.append(v.text)
+                continue
+            try:
+                out.append(convert_value(v.text, lhs.type, bits=lhs.bits, op=op))
+            except ValueConversionError as exc:
+                raise CompileError(str(exc), v.pos) from None
+        return out
+
+    def _literal_warnings(self, node: Check, op: str, values: list[Value]) -> None:
+        if self.warnings is None:
+            return
+        for v in values:
+            text = v.text
+            if op == "regex" and regex_could_be_simpler(text):
+                self._warn(
+                    WARN_COMPILE,
+                    f"regex check with '{text}' may be optimized with simpler operators "
+                    "such as '=', 'contains', 'startswith', 'endswith'",
+                    v.pos,
+                )
+            if _FIELD_LIKE.fullmatch(text) and self._is_field(text):
+                self._warn(
+                    WARN_COMPILE, f"'{text}' may be a valid field misused as a const string value", v.pos
+                )
+            elif _TRANSFORMER_LIKE.fullmatch(text):
+                self._warn(
+                    WARN_COMPILE,
+                    f"'{text}' may be a valid field transformer misused as a const string value",
+                    v.pos,
+                )
+
+    def _is_field(self, text: str) -> bool:
+        name, _, arg = text.partition("[")
+        has = getattr(self.registry, "has", None)
+        if has is not None:
+            return bool(has(name))
+        try:
+            self.registry.bind(name, arg[:-1] if arg else None)
+        except FieldError:
+            return False
+        return True
+
+    def _field_to_field(self, node: Check, op: str, lhs: _Operand) -> Predicate:
+        rhs = self._operand(node.rhs)
+        if op in ("pmatch", "regex"):
+            raise CompileError(f"'{node.op}' operator does not support a field on the right-hand side", node.pos)
+        if lhs.type == "ipnet":
+            raise CompileError("field-to-field comparison is not supported for IP network fields", node.pos)
+        for side, ref in ((lhs, node.lhs), (rhs, node.rhs)):
+            if NO_RHS in side.flags or side.any_of or side.either:
+                raise CompileError(
+                    f"field '{side.name}' cannot be used in a field-to-field comparison",
+                    getattr(ref, "pos", node.pos),
+                )
+        same_type = lhs.type == rhs.type or (lhs.type in NUMERIC_TYPES and rhs.type in NUMERIC_TYPES)
+        if not same_type or lhs.is_list != rhs.is_list:
+            raise CompileError(
+                f"field-to-field comparison between incompatible types: {lhs.name} ({lhs.type}) "
+                f"and {rhs.name} ({rhs.type})",
+                node.pos,
+            )
+        test2 = _pair_test(op, lhs.type, lhs.is_list)
+        get, rget = lhs.get, rhs.get
+
+        # Hot path: one closure per field-to-field check.
+        def check(evt: Any) -> bool:
+            v = get(evt)
+            if v is None:
+                return False
+            w = rget(evt)
+            return w is not None and test2(v, w)
+
+        return check
+
+
+# ----------------------------------------------------------- helpers
+
+
+def _depth(node, level: int = 0) -> int:
+    if isinstance(node, (And, Or)):
+        return max(_depth(c, level + 1) for c in node.children)
+    if isinstance(node, Not):
+        return _depth(node.child, level + 1)
+    return level
+
+
+def _is_type_check(node) -> bool:
+    return (
+        isinstance(node, Check)
+        and isinstance(node.lhs, FieldRef)
+        and node.lhs.name == "evt.type"
+        and node.modifier is None
+    )
+
+
+def _cheap_first(children: tuple) -> list:
+    """evt.type checks first (stable): cheap, and they decide most events."""
+    return sorted(children, key=lambda c: 0 if _is_type_check(c) else 1)
+
+
+def _transformer_getter(spec, getters: list[Callable], arg: str | None) -> Callable:
+    func = spec.func
+    if spec.takes_field_arg:
+        func = partial(_call_with_arg, spec.func, arg)
+    if len(getters) == 1:
+        g = getters[0]
+
+        # Hot path: transformer over one field.
+        def get1(evt: Any) -> Any:
+            v = g(evt)
+            return None if v is None else func(v)
+
+        return get1
+
+    def getn(evt: Any) -> Any:
+        values = []
+        for g in getters:
+            v = g(evt)
+            if v is None:
+                return None
+            values.append(v)
+        return func(*values)
+
+    return getn
+
+
+def _call_with_arg(func: Callable, arg: str | None, *values: Any) -> Any:
+    return func(*values, arg)
+
+
+def _in_net(net: Any) -> Callable[[Any], bool]:
+    def test(v: Any) -> bool:
+        try:
+            if hasattr(v, "network_address"):  # a network value: inside the RHS network
+                return v.version == net.version and v.subnet_of(net)
+            return v in net
+        except TypeError:
+            return False
+
+    return test
+
+
+def _one_test(op: str, ftype: str, r: Any, node: Check) -> Callable[[Any], bool]:
+    """The test ``value <op> r`` for one converted constant r."""
+    if op == "=":
+        return _in_net(r) if ftype == "ipnet" else partial(operator.eq, r)
+    if op == "!=":
+        if ftype == "ipnet":
+            inside = _in_net(r)
+            return lambda v: not inside(v)
+        return partial(operator.ne, r)
+    if op == "<":
+        return partial(operator.gt, r)
+    if op == "<=":
+        return partial(operator.ge, r)
+    if op == ">":
+        return partial(operator.lt, r)
+    if op == ">=":
+        return partial(operator.le, r)
+    if op in ("contains", "bcontains"):
+        return lambda v: r in v
+    if op == "icontains":
+        low = ascii_lower(r)
+        return lambda v: low in ascii_lower(v)
+    if op in ("startswith", "bstartswith"):
+        return lambda v: v.startswith(r)
+    if op == "endswith":
+        return lambda v: v.endswith(r)
+    if op in ("glob", "iglob"):
+        return make_glob(r, op == "iglob")
+    if op == "regex":
+        try:
+            return make_regex(r)
+        except OperatorError as exc:
+            raise CompileError(str(exc), getattr(node.rhs, "pos", node.pos)) from None
+    raise CompileError(f"operator '{op}' is not supported here", node.pos)
+
+
+def _single_test(op: str, ftype: str, consts: list[Any], rhs_is_list: bool, node: Check):
+    if op in ("in", "intersects"):
+        if ftype == "ipnet":
+            nets = [_in_net(c) for c in consts]
+            return lambda v: any(t(v) for t in nets)
+        members = frozenset(consts)
+        return members.__contains__
+    if op == "pmatch":
+        return make_pmatch(consts)
+    if len(consts) != 1:
+        raise CompileError(f"'{node.op}' expects a single value, not a list", node.pos)
+    return _one_test(op, ftype, consts[0], node)
+
+
+def _modifier_test(modifier: str, op: str, ftype: str, consts: list[Any], pos: int):
+    if ftype in IP_TYPES and op != "!=":
+        op = "="  # on IP and network types a modified operator degrades to equality
+    dummy = Check(FieldRef("_"), op, None, None, pos)
+    tests = tuple(_one_test(op, ftype, c, dummy) for c in consts)
+    if modifier == "anyof":
+        return lambda v: any(t(v) for t in tests)
+    if modifier == "allof":
+        return lambda v: all(t(v) for t in tests)
+    if modifier == "oneof":
+        return lambda v: sum(1 for t in tests if t(v)) == 1
+    raise CompileError(f"unknown modifier '{modifier}'", pos)
+
+
+def _wrap(get: Callable, test: Callable[[Any], bool], lhs: _Operand, op: str) -> Predicate:
+    # Hot path: these closures run per event; no lookups beyond locals.
+    if lhs.any_of:
+
+        def check_any(evt: Any) -> bool:
+            v = get(evt)
+            return v is not None and any(map(test, v))
+
+        return check_any
+    if lhs.either:
+        if op == "!=":
+
+            def check_both(evt: Any) -> bool:
+                v = get(evt)
+                if v is None:
+                    return False
+                if not isinstance(v, (list, tuple)):
+                    return test(v)
+                return all(map(test, v))
+
+            return check_both
+
+        def check_either(evt: Any) -> bool:
+            v = get(evt)
+            if v is None:
+                return False
+            if not isinstance(v, (list, tuple)):
+                return test(v)
+            return any(map(test, v))
+
+        return check_either
+
+    def check(evt: Any) -> bool:
+        v = get(evt)
+        return v is not None and test(v)
+
+    return check
+
+
+def _list_check(op: str, get: Callable, members: frozenset) -> Predicate:
+    # Hot path: list-typed fields (fd.types, getopt(...)).
+    if op == "in":
+
+        def check_subset(evt: Any) -> bool:
+            v = get(evt)
+            return bool(v) and all(x in members for x in v)
+
+        return check_subset
+
+    def check_intersects(evt: Any) -> bool:
+        v = get(evt)
+        return bool(v) and any(x in members for x in v)
+
+    return check_intersects
+
+
+def _pair_test(op: str, ftype: str, is_list: bool) -> Callable[[Any, Any], bool]:
+    """``v <op> w`` for a field-to-field comparison (w known per event)."""
+    if is_list:
+        if op == "in":
+            return lambda v, w: bool(v) and set(v) <= set(w)
+        if op == "intersects":
+            return lambda v, w: bool(set(v) & set(w))
+    table: dict[str, Callable[[Any, Any], bool]] = {
+        "=": operator.eq,
+        "!=": operator.ne,
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+        "contains": lambda v, w: w in v,
+        "bcontains": lambda v, w: w in v,
+        "icontains": lambda v, w: ascii_lower(w) in ascii_lower(v),
+        "startswith": lambda v, w: v.startswith(w),
+        "bstartswith": lambda v, w: v.startswith(w),
+        "endswith": lambda v, w: v.endswith(w),
+        "glob": lambda v, w: cached_glob(w)(v),
+        "iglob": lambda v, w: cached_glob(w, True)(v),
+        "in": operator.eq,
+        "intersects": operator.eq,
+    }
+    fn = table.get(op)
+    if fn is None:
+        raise CompileError(f"'{op}' operator does not support a field on the right-hand side")
+    return fn

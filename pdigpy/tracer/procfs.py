@@ -1,0 +1,275 @@
+"""What /proc says about a thread, read at a ptrace stop: ``read_procinfo(tid)``.
+
+Called at every successful execve (and for snapshots of pre-existing
+processes), so it is on a warm path: raw ``os.open``/``os.read`` instead of
+file objects, one pass over each file, no regular expressions. About 12
+syscall-sized reads per call (status, stat, cmdline, environ, cgroup,
+loginuid, two readlinks, one stat, prlimit, and an occasional statvfs).
+
+Sources of each ProcInfo field:
+
+- status: comm (Name), pid (Tgid), ptid (PPid), uid/euid, gid/egid,
+  vtid/vpid/vpgid (last NSpid/NStgid/NSpgid value), cap_* (CapInh/Prm/Eff)
+- stat: tty (tty_nr), pgid, sid, start_ts (starttime ticks / CLK_TCK + btime)
+- cmdline: exe (argv[0]) and args (argv[1:]); env from environ
+- exe -> exepath (" (deleted)" stripped), exe_from_memfd ("/memfd:" target);
+  os.stat of the exe link: exe_ino, exe_ino_ctime, exe_ino_mtime
+- exe_writable: emulates the kernel's write-permission check for the
+  process's effective uid/gid (owner/group/other bits, CAP_DAC_OVERRIDE),
+  then a read-only mount makes it False. Supplementary groups are ignored.
+- exe_upper_layer / exe_lower_layer: always False. Telling overlayfs layers
+  apart from userspace needs mountinfo plus the layer directories (privileged
+  and slow); documented as not supported.
+- cwd (readlink), loginuid (-1 when unset), cgroups ("ctl=/path" per
+  controller; cgroup v2's single line expands to the controllers listed in
+  /sys/fs/cgroup/cgroup.controllers, or "unified=/path" if unreadable)
+- fdlimit: soft RLIMIT_NOFILE via prlimit (one syscall, no parsing)
+- pidns_init_start_ts: start time of the pid namespace's init; for the host
+  namespace that is pid 1; for a nested namespace the init is found once per
+  namespace by scanning /proc and cached.
+
+Returns None when the thread is gone (no status file).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+from pdigpy.events.procinfo import ProcInfo
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_NS = 1_000_000_000
+_btime_ns: int | None = None
+_controllers: list[str] | None = None
+_pidns_start: dict[str, int] = {}
+
+
+def _read(path: str, limit: int = 1 << 20) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        total = 0
+        while total < limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def boot_time_ns() -> int:
+    global _btime_ns
+    if _btime_ns is None:
+        data = _read("/proc/stat") or b""
+        for line in data.split(b"\n"):
+            if line.startswith(b"btime "):
+                _btime_ns = int(line.split()[1]) * _NS
+                break
+        else:
+            _btime_ns = 0
+    return _btime_ns
+
+
+def _cgroup_controllers() -> list[str]:
+    global _controllers
+    if _controllers is None:
+        data = _read("/sys/fs/cgroup/cgroup.controllers")
+        _controllers = data.decode().split() if data else []
+    return _controllers
+
+
+def parse_cgroups(data: bytes) -> list[str]:
+    out: list[str] = []
+    for line in data.decode("utf-8", "surrogateescape").split("\n"):
+        if not line:
+            continue
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, ctls, path = parts
+        if ctls:
+            for ctl in ctls.split(","):
+                out.append(f"{ctl.removeprefix('name=')}={path}")
+        else:
+            ctl_list = _cgroup_controllers()
+            if ctl_list:
+                out.extend(f"{ctl}={path}" for ctl in ctl_list)
+            else:
+                out.append(f"unified={path}")
+    return out
+
+
+def _split_nul(data: bytes | None) -> list[str]:
+    if not data:
+        return []
+    if data.endswith(b"\0"):
+        data = data[:-1]
+    return [os.fsdecode(x) for x in data.split(b"\0")]
+
+
+def _stat_fields(tid: int) -> list[bytes] | None:
+    data = _read(f"/proc/{tid}/stat")
+    if not data:
+        return None
+    # comm may contain spaces and parentheses: the fields start after the last ")"
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def start_time_ns(tid: int) -> int:
+    fields = _stat_fields(tid)
+    if not fields:
+        return 0
+    return boot_time_ns() + int(fields[19]) * _NS // _CLK_TCK
+
+
+def _pidns_init_start(tid: int, nspid_depth: int) -> int:
+    try:
+        ns = os.readlink(f"/proc/{tid}/ns/pid")
+    except OSError:
+        return 0
+    cached = _pidns_start.get(ns)
+    if cached is not None:
+        return cached
+    start = 0
+    if nspid_depth <= 1:
+        start = start_time_ns(1)
+    else:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                    continue
+            except OSError:
+                continue
+            status = _read(f"/proc/{name}/status") or b""
+            for line in status.split(b"\n"):
+                if line.startswith(b"NSpid:") and line.split()[-1] == b"1":
+                    start = start_time_ns(int(name))
+                    break
+            if start:
+                break
+    _pidns_start[ns] = start
+    return start
+
+
+def _exe_writable(path: str, st: os.stat_result, euid: int, egid: int, cap_eff: int) -> bool:
+    if cap_eff & 0x2:  # CAP_DAC_OVERRIDE
+        allowed = True
+    elif st.st_uid == euid:
+        allowed = bool(st.st_mode & 0o200)
+    elif st.st_gid == egid:
+        allowed = bool(st.st_mode & 0o020)
+    else:
+        allowed = bool(st.st_mode & 0o002)
+    if not allowed:
+        return False
+    try:
+        return not os.statvfs(path).f_flag & os.ST_RDONLY
+    except OSError:
+        return True
+
+
+def read_procinfo(tid: int) -> ProcInfo | None:
+    """ProcInfo of thread ``tid`` from /proc, or None if the thread is gone."""
+    base = f"/proc/{tid}/"
+    status = _read(base + "status")
+    if not status:
+        return None
+    info = ProcInfo(tid=tid, pid=tid, ptid=0)
+    nspid_depth = 1
+    for line in status.split(b"\n"):
+        key, _, value = line.partition(b":")
+        if key == b"Name":
+            info.comm = os.fsdecode(value.strip())
+        elif key == b"Tgid":
+            info.pid = int(value)
+        elif key == b"PPid":
+            info.ptid = int(value)
+        elif key == b"Uid":
+            ids = value.split()
+            info.uid, info.euid = int(ids[0]), int(ids[1])
+        elif key == b"Gid":
+            ids = value.split()
+            info.gid, info.egid = int(ids[0]), int(ids[1])
+        elif key == b"NStgid":
+            info.vpid = int(value.split()[-1])
+        elif key == b"NSpid":
+            ids = value.split()
+            nspid_depth = len(ids)
+            info.vtid = int(ids[-1])
+        elif key == b"NSpgid":
+            info.vpgid = int(value.split()[-1])
+        elif key == b"CapInh":
+            info.cap_inheritable = int(value, 16)
+        elif key == b"CapPrm":
+            info.cap_permitted = int(value, 16)
+        elif key == b"CapEff":
+            info.cap_effective = int(value, 16)
+    if b"\\" in info.comm.encode("utf-8", "surrogateescape"):
+        # status escapes unusual characters in Name; comm has them raw
+        comm = _read(base + "comm")
+        if comm:
+            info.comm = os.fsdecode(comm.rstrip(b"\n"))
+
+    fields = _stat_fields(tid)
+    if fields:
+        info.pgid = int(fields[2])
+        info.sid = int(fields[3])
+        info.tty = int(fields[4])
+        info.start_ts = boot_time_ns() + int(fields[19]) * _NS // _CLK_TCK
+    if not info.vpgid:
+        info.vpgid = info.pgid
+
+    argv = _split_nul(_read(base + "cmdline"))
+    if argv:
+        info.exe = argv[0]
+        info.args = argv[1:]
+    else:
+        info.exe = info.comm
+    info.env = _split_nul(_read(base + "environ"))
+
+    try:
+        exepath = os.readlink(base + "exe")
+    except OSError:
+        exepath = ""
+    if exepath.endswith(" (deleted)"):
+        exepath = exepath[: -len(" (deleted)")]
+    info.exepath = exepath
+    info.exe_from_memfd = exepath.startswith("/memfd:")
+    if exepath:
+        try:
+            st = os.stat(base + "exe")
+            info.exe_ino = st.st_ino
+            info.exe_ino_ctime = st.st_ctime_ns
+            info.exe_ino_mtime = st.st_mtime_ns
+            info.exe_writable = _exe_writable(base + "exe", st, info.euid, info.egid, info.cap_effective)
+        except OSError:
+            pass
+
+    try:
+        info.cwd = os.readlink(base + "cwd")
+    except OSError:
+        info.cwd = ""
+    loginuid = _read(base + "loginuid")
+    if loginuid:
+        value = int(loginuid)
+        info.loginuid = -1 if value == 0xFFFFFFFF else value
+    cgroup = _read(base + "cgroup")
+    if cgroup:
+        info.cgroups = parse_cgroups(cgroup)
+    try:
+        info.fdlimit = resource.prlimit(info.pid, resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        info.fdlimit = 0
+    info.pidns_init_start_ts = _pidns_init_start(tid, nspid_depth)
+    return info

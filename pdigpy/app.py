@@ -51,104 +51,61 @@ def _make_state(header: dict[str, Any] | None = None):
 
 
 def _make_engine(config: Config, state=None):
-    """A RuleEngine bound to a field registry over ``state``, configured from falco.yaml keys."""
+    """A RuleEngine over a field registry bound to ``state``, configured from falco.yaml keys."""
     from pdigpy.engine.engine import RuleEngine
     from pdigpy.engine.fields.registry import FieldRegistry
+    from pdigpy.engine.priority import Priority
 
     registry = FieldRegistry(state)
-    engine = RuleEngine(registry)
-    _configure_engine(engine, config)
+    append_output = config.data.get("append_output") or []
+    if not isinstance(append_output, list):
+        raise ConfigError(f"{config.source}: append_output: expected a list of {{match: ..., extra_output: ...}} entries")
+    try:
+        engine = RuleEngine(registry, min_priority=Priority.parse(str(config.data.get("priority", "debug"))),
+                            rule_matching=str(config.data.get("rule_matching", "first")).lower(),
+                            append_output=append_output)
+    except ValueError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
     return engine, registry
 
 
-def _configure_engine(engine, config: Config) -> None:
-    from pdigpy.engine.priority import Priority
-
-    configure = getattr(engine, "configure", None)
-    if configure is not None:
-        configure(config.data)
-        return
-    min_priority = Priority.parse(str(config.data.get("priority", "debug")))
-    if hasattr(engine, "min_priority"):
-        engine.min_priority = min_priority
-    if hasattr(engine, "rule_matching"):
-        engine.rule_matching = config.data.get("rule_matching", "first")
-
-
 def _apply_rule_selection(engine, config: Config) -> None:
-    """falco.yaml ``rules:`` — enable/disable by rule name wildcard or tag, in order."""
+    """falco.yaml ``rules:`` — enable/disable by rule name wildcard or tag, in order, after loading."""
     selection = config.data.get("rules") or []
     if not selection:
         return
-    apply = getattr(engine, "apply_selection", None)
-    if apply is not None:
-        apply(selection)
-        return
-    for i, item in enumerate(selection):
-        if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in ("enable", "disable"):
-            raise ConfigError(f"{config.source}: rules[{i}]: expected {{enable: {{rule: NAME}}}} or {{disable: {{tag: TAG}}}}")
-        action, what = next(iter(item.items()))
-        if not isinstance(what, dict) or not (set(what) <= {"rule", "tag"}) or not what:
-            raise ConfigError(f"{config.source}: rules[{i}].{action}: expected a mapping with 'rule' or 'tag'")
-        method = getattr(engine, action)
-        if "rule" in what:
-            method(rule=str(what["rule"]))
-        if "tag" in what:
-            method(tag=str(what["tag"]))
+    try:
+        engine.apply_rules_selection(selection)
+    except ValueError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
 
 
 def _load_rules(engine, files: list[str], verbose: int) -> None:
-    """Load for a run: warnings to stderr, errors are fatal (exit 2 with Falco's report)."""
+    """Load for a run: errors are fatal (Falco's report on stderr, exit 2); warnings shown with -v."""
     result = engine.load_files(files)
-    if not _load_ok(result):
+    if not result.ok:
         sys.stderr.write(result.report_text().rstrip("\n") + "\n")
-        raise ConfigError("the rules have errors (above); fix them or check them with pdigpy -V FILE")
-    if _has_warnings(result) and verbose:
-        sys.stderr.write(result.report_text().rstrip("\n") + "\n")
+        raise ConfigError("the rules have errors (above); fix them, and check a file with pdigpy -V FILE")
     if verbose:
-        _log(f"loaded {len(files)} rules file{'s' if len(files) != 1 else ''}: {', '.join(files)}")
-
-
-def _load_ok(result) -> bool:
-    for name in ("ok", "successful", "success"):
-        value = getattr(result, name, None)
-        if value is not None:
-            return bool(value() if callable(value) else value)
-    return not getattr(result, "errors", [])
-
-
-def _has_warnings(result) -> bool:
-    return bool(getattr(result, "warnings", []))
-
-
-def _rules_list(engine) -> list[Any]:
-    rules = engine.rules
-    if callable(rules):
-        rules = rules()
-    if isinstance(rules, dict):
-        rules = list(rules.values())
-    return list(rules)
+        warnings = result.log_text()
+        if warnings:
+            sys.stderr.write(warnings.rstrip("\n") + "\n")
+        _log(f"loaded {len(engine.enabled_rules)} enabled rules from {len(files)} file{'s' if len(files) != 1 else ''}: "
+             f"{', '.join(files)}")
+    elif result.warnings:
+        _log(f"the rules loaded with {len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}; "
+             "see them with pdigpy -V FILE or -v")
 
 
 def _enabled_rule_names(engine) -> list[str]:
-    names = []
-    for rule in _rules_list(engine):
-        if getattr(rule, "enabled", True):
-            names.append(rule.name)
-    return names
+    return [r.name for r in engine.enabled_rules]
 
 
 def _make_hub(config: Config):
+    """The outputs; their ConfigError is a pdigpy.config.ConfigError naming the key."""
     from pdigpy.outputs import OutputHub
 
-    try:
-        return OutputHub.from_config(config.data)
-    except ConfigError:
-        raise
-    except Exception as exc:  # the outputs' own ConfigError type
-        if type(exc).__name__ == "ConfigError":
-            raise ConfigError(f"{config.source}: {exc}") from None
-        raise
+    return OutputHub.from_config(config.data)
 
 
 # ---------------------------------------------------------------------------
@@ -372,41 +329,21 @@ def _chain(first: list, rest):
 
 
 def validate(args: argparse.Namespace) -> int:
-    """-V: load each file in turn into one engine, print Falco's report; 0 if all are valid, else 1."""
+    """-V: load every file in turn into one engine; Falco's report on stdout; 0 if all are valid, else 1."""
     config = _load_config(args)
     engine, _registry = _make_engine(config, None)
-    json_mode = config.data.get("json_output") is True
-    results = []
-    ok = True
-    for path in args.validate:
-        if not os.path.isfile(path):
-            raise ConfigError(f"-V {path}: no such rules file; check the path")
-        result = engine.load_files([path])
-        results.append(result)
-        ok = ok and _load_ok(result)
-    if json_mode:
-        load_results = []
-        for result in results:
-            data = result.report_json()
-            if isinstance(data, str):
-                data = json.loads(data)
-            if isinstance(data, dict) and "falco_load_results" in data:
-                load_results.extend(data["falco_load_results"])
-            elif isinstance(data, list):
-                load_results.extend(data)
-            else:
-                load_results.append(data)
-        out: dict[str, Any] = {"falco_load_results": load_results}
-        if args.list_rules and ok:
-            out["falco_describe_results"] = _describe_json(engine)
-        sys.stdout.write(json.dumps(out) + "\n")
+    result = engine.load_files(list(args.validate), stop_on_error=False)
+    if config.data.get("json_output") is True:
+        describe = engine.describe() if args.list_rules and result.ok else None
+        sys.stdout.write(result.report_json(describe) + "\n")
     else:
-        for result in results:
-            text = result.report_text()
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        if args.list_rules and ok:
+        sys.stdout.write(result.report_text())
+        warnings = result.log_text()
+        if warnings:
+            sys.stderr.write(warnings)
+        if args.list_rules and result.ok:
             _print_rules_table(engine, sys.stdout)
-    return 0 if ok else 1
+    return 0 if result.ok else 1
 
 
 def list_rules(args: argparse.Namespace) -> int:
@@ -414,41 +351,25 @@ def list_rules(args: argparse.Namespace) -> int:
     if args.validate:
         return validate(args)
     config = _load_config(args)
+    files = resolve_rules_files(args.rules, config)
     engine, _registry = _make_engine(config, None)
-    _load_rules(engine, resolve_rules_files(args.rules, config), args.verbose)
+    _load_rules(engine, files, args.verbose)
     _apply_rule_selection(engine, config)
     if config.data.get("json_output") is True:
-        sys.stdout.write(json.dumps(_describe_json(engine)) + "\n")
+        sys.stdout.write(json.dumps(engine.describe()) + "\n")
     else:
         _print_rules_table(engine, sys.stdout)
     return 0
 
 
-def _describe_json(engine) -> Any:
-    describe = getattr(engine, "describe_json", None) or getattr(engine, "describe", None)
-    if describe is not None:
-        data = describe()
-        return json.loads(data) if isinstance(data, str) else data
-    return {"rules": [{"info": {"name": r.name, "description": getattr(r, "desc", ""),
-                                "priority": _priority_label(getattr(r, "priority", None)),
-                                "enabled": getattr(r, "enabled", True), "tags": sorted(getattr(r, "tags", []) or []),
-                                "condition": getattr(r, "condition", ""), "output": getattr(r, "output", ""),
-                                "source": getattr(r, "source", "syscall")}}
-                      for r in _rules_list(engine)]}
-
-
-def _priority_label(p: Any) -> str:
-    return getattr(p, "label", str(p)) if p is not None else ""
-
-
 def _print_rules_table(engine, stream: TextIO) -> None:
     """Falco's two-column Rule / Description table, plain text (it is often piped)."""
-    rules = [r for r in _rules_list(engine)]
+    rules = engine.rules
     width = max([len("Rule")] + [len(r.name) for r in rules]) + 1
     stream.write(f"{'Rule':<{width}} Description\n{'----':<{width}} -----------\n")
     for r in rules:
-        desc = " ".join(str(getattr(r, "desc", "") or "").split())
-        flag = "" if getattr(r, "enabled", True) else " (disabled)"
+        desc = " ".join(str(r.desc or "").split())
+        flag = "" if engine.is_enabled(r.name) else " (disabled)"
         stream.write(f"{r.name:<{width}} {desc}{flag}\n")
 
 
@@ -506,10 +427,8 @@ def print_filter(args: argparse.Namespace) -> int:
     tracer = Tracer(_NullSink(), TraceOptions(event_types=event_types, seccomp=not args.no_seccomp))
     table = native_table()
     needs: dict[str, list[str]] = {}
-    for rule in _rules_list(engine):
-        if not getattr(rule, "enabled", True):
-            continue
-        for etype in _rule_event_types(engine, rule):
+    for rule in engine.enabled_rules:
+        for etype in _rule_event_types(rule):
             needs.setdefault(etype, []).append(rule.name)
     out = sys.stdout
     syscalls = tracer.filter_syscalls()
@@ -524,15 +443,11 @@ def print_filter(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rule_event_types(engine, rule) -> frozenset[str]:
-    for attr in ("event_types", "evttypes", "events"):
-        value = getattr(rule, attr, None)
-        if value is not None:
-            return frozenset(value() if callable(value) else value)
-    getter = getattr(engine, "rule_event_types", None)
-    if getter is not None:
-        return frozenset(getter(rule.name))
-    return frozenset()
+def _rule_event_types(rule) -> frozenset[str]:
+    from pdigpy.engine.index import all_event_types
+
+    types = rule.event_types
+    return types.materialize(all_event_types()) if types.complement else types.names
 
 
 class _NullSink:

@@ -147,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return _main(list(argv))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pdigpy --list | head`: the reader left; not an error worth a message
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug in pdigpy: one line, the traceback only when asked for
         if "-v" in argv[: argv.index("--") if "--" in argv else len(argv)]:
             raise

@@ -254,11 +254,11 @@ def on_fcntl(state: State, evt: Event, thread: ThreadInfo) -> None:
 
 
 def on_close(state: State, evt: Event, thread: ThreadInfo) -> None:
+    # close() frees the number whatever it returns (EINTR/EIO included; EBADF
+    # means there was nothing to free), so the result is not needed: the
+    # tracer may skip the exit stop.
     fd = evt.args.get("fd")
-    evt.fdinfo = thread.fds.fds.get(fd)
-    res = evt.res
-    if res is not None and res >= 0:
-        thread.fds.remove(fd)
+    evt.fdinfo = thread.fds.remove(fd)
 
 
 # ---------------------------------------------------------------- sockets

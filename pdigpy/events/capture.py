@@ -1,0 +1,326 @@
+"""The capture file: a run's snapshots and events as JSON lines, for replay.
+
+One JSON object per line (format described in docs/events.md):
+
+- line 1, ``{"kind":"header","format":"pdigpy-capture","version":1,...}``:
+  created time, hostname, arch, pdigpy version, the users/groups tables of
+  the traced root (so a replay names users as the traced machine did) and a
+  free ``meta`` dict that other layers fill (command line, container ...);
+- ``{"kind":"snapshot","info":{...ProcInfo fields...}}``;
+- ``{"kind":"event","num":..,"ts":..,"tid":..,"pid":..,"type":..,"res":..,
+  "cpu":..,"args":{...}}``.
+
+Values: ints, str, None, lists as JSON. Every str is kept exactly, including
+the lone surrogates ``os.fsdecode`` makes of bytes that are not UTF-8 (the
+file is written with ``ensure_ascii``, which escapes them as ``\\udcXX``;
+``json`` reads them back unchanged). Other values are tagged one-key objects:
+``{"$b": base64}`` bytes, ``{"$t": [family, l4proto, sip, sport, dip, dport,
+path]}`` SockTuple, ``{"$a": [family, ip, port, path]}`` SockAddr,
+``{"$d": {...}}`` a dict value. ``read_capture`` rebuilds identical Event and
+ProcInfo objects. A ``.gz`` path is written and read gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import gzip
+import io
+import json
+import os
+from typing import IO, Any, Iterator
+
+from pdigpy.events.model import Event, SockAddr, SockTuple
+from pdigpy.events.procinfo import ProcInfo
+
+FORMAT = "pdigpy-capture"
+VERSION = 1
+
+_PROCINFO_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
+_PROCINFO_REQUIRED = ("tid", "pid", "ptid")
+_EVENT_INT_FIELDS = ("num", "ts", "tid", "pid")
+
+
+class CaptureError(Exception):
+    """A capture file that cannot be read; the message names file, line and fault."""
+
+    def __init__(self, path: str, line: int, what: str) -> None:
+        super().__init__(f"{path}:{line}: {what}")
+        self.path = path
+        self.line = line
+        self.what = what
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _encode_value(value: Any) -> Any:
+    """A non-int, non-str arg value as JSON (the tagged forms of the module doc)."""
+    if value is None or isinstance(value, (bool, float)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, SockTuple):
+        return {"$t": [value.family, value.l4proto, value.sip, value.sport, value.dip,
+                       value.dport, value.path]}
+    if isinstance(value, SockAddr):
+        return {"$a": [value.family, value.ip, value.port, value.path]}
+    if isinstance(value, (list, tuple)):
+        return [v if type(v) is str or type(v) is int else _encode_value(v) for v in value]
+    if isinstance(value, dict):
+        return {"$d": {str(k): _encode_value(v) for k, v in value.items()}}
+    if isinstance(value, (int, str)):  # subclasses (IntEnum, IntFlag ...)
+        return int(value) if isinstance(value, int) else str(value)
+    return {"$r": repr(value)}
+
+
+def _meta_default(value: Any) -> Any:
+    encoded = _encode_value(value)
+    if encoded is value:
+        return repr(value)
+    return encoded
+
+
+class CaptureWriter:
+    """Writes a capture; ``write_event`` is on the hot path of ``--events FILE``."""
+
+    def __init__(self, path_or_stream: str | os.PathLike[str] | IO[str] | IO[bytes]) -> None:
+        self._owns = False
+        if isinstance(path_or_stream, (str, os.PathLike)):
+            path = os.fspath(path_or_stream)
+            self.name = path
+            if path.endswith(".gz"):
+                self._fh: IO[str] = gzip.open(path, "wt", encoding="ascii", compresslevel=6)
+            else:
+                self._fh = open(path, "w", encoding="ascii", newline="\n",  # noqa: SIM115
+                                buffering=1 << 16)
+            self._owns = True
+        else:
+            stream = path_or_stream
+            self.name = getattr(stream, "name", "<stream>")
+            if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+                self._fh = stream  # type: ignore[assignment]
+            else:
+                self._fh = io.TextIOWrapper(stream, encoding="ascii", newline="\n")  # type: ignore[arg-type]
+        # One reusable C-accelerated encoder: no per-call option parsing.
+        self._encode = json.JSONEncoder(ensure_ascii=True, check_circular=False,
+                                        separators=(",", ":")).encode
+        self._write = self._fh.write
+        self.events = 0
+        self.snapshots = 0
+        self._closed = False
+
+    def write_header(self, meta: dict[str, Any] | None = None, *, users: Any = None) -> None:
+        """The first line. ``users`` is a UserDb (default: the host's /etc/passwd+group)."""
+        import platform
+        import socket
+        import time
+
+        from pdigpy import __version__
+
+        meta = dict(meta or {})
+        created_ns = meta.get("created_ns")
+        if not isinstance(created_ns, int):
+            created_ns = time.time_ns()
+        if users is None:
+            from pdigpy.state.users import UserDb
+
+            users = UserDb()
+        tables = users.to_header()
+        header = {
+            "kind": "header",
+            "format": FORMAT,
+            "version": VERSION,
+            "created_ns": created_ns,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created_ns / 1e9)),
+            "hostname": meta.get("hostname") or socket.gethostname(),
+            "arch": meta.get("machine") or meta.get("arch") or platform.machine(),
+            "pdigpy_version": meta.get("pdigpy_version") or __version__,
+            "users": tables["users"],
+            "groups": tables["groups"],
+            "meta": meta,
+        }
+        text = json.dumps(header, ensure_ascii=True, separators=(",", ":"),
+                          default=_meta_default)
+        self._write(text + "\n")
+
+    def write_snapshot(self, info: ProcInfo) -> None:
+        record = {name: getattr(info, name) for name in _PROCINFO_FIELDS}
+        self._write('{"kind":"snapshot","info":' + self._encode(record) + "}\n")
+        self.snapshots += 1
+
+    def write_event(self, evt: Event) -> None:
+        # Hot path: fixed keys, no dataclass reflection; only values that are
+        # not int/str/None go through the tag encoder.
+        args = evt.args
+        for value in args.values():
+            kind = type(value)
+            if kind is not int and kind is not str and value is not None:
+                args = {k: (v if type(v) is int or type(v) is str or v is None
+                            else _encode_value(v)) for k, v in args.items()}
+                break
+        self._write(self._encode({
+            "kind": "event", "num": evt.num, "ts": evt.ts, "tid": evt.tid, "pid": evt.pid,
+            "type": evt.type, "res": evt.res, "cpu": evt.cpu, "args": args,
+        }) + "\n")
+        self.events += 1
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._fh.flush()
+        finally:
+            if self._owns:
+                self._fh.close()
+
+    def __enter__(self) -> CaptureWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+class _Bad(Exception):
+    """A fault inside one record; turned into CaptureError with the line number."""
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise _Bad(f"untagged object value {json.dumps(value)[:60]}")
+        (tag, body), = value.items()
+        if tag == "$b":
+            if not isinstance(body, str):
+                raise _Bad("bytes value ($b) is not a base64 string")
+            try:
+                return base64.b64decode(body.encode("ascii"), validate=True)
+            except (ValueError, UnicodeEncodeError):
+                raise _Bad("bytes value ($b) is not valid base64") from None
+        if tag == "$t":
+            if not isinstance(body, list) or len(body) != 7:
+                raise _Bad("socket tuple ($t) needs 7 items")
+            return SockTuple(*body)
+        if tag == "$a":
+            if not isinstance(body, list) or len(body) != 4:
+                raise _Bad("socket address ($a) needs 4 items")
+            return SockAddr(*body)
+        if tag == "$d":
+            if not isinstance(body, dict):
+                raise _Bad("dict value ($d) is not an object")
+            return {k: _decode_value(v) for k, v in body.items()}
+        if tag == "$r":
+            return str(body)
+        raise _Bad(f"unknown value tag {tag!r}")
+    if isinstance(value, list):
+        return [_decode_value(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def _decode_event(record: dict[str, Any]) -> Event:
+    for name in _EVENT_INT_FIELDS:
+        if type(record.get(name)) is not int:
+            raise _Bad(f"event record: {name!r} must be an integer")
+    etype = record.get("type")
+    if not isinstance(etype, str) or not etype:
+        raise _Bad("event record: 'type' must be a non-empty string")
+    res = record.get("res")
+    if res is not None and type(res) is not int:
+        raise _Bad("event record: 'res' must be an integer or null")
+    args = record.get("args", {})
+    if not isinstance(args, dict):
+        raise _Bad("event record: 'args' must be an object")
+    for key, value in args.items():
+        if isinstance(value, (dict, list)):
+            try:
+                args[key] = _decode_value(value)
+            except _Bad as exc:
+                raise _Bad(f"event arg {key!r}: {exc}") from None
+    cpu = record.get("cpu", 0)
+    return Event(num=record["num"], ts=record["ts"], tid=record["tid"], pid=record["pid"],
+                 type=etype, res=res, args=args, cpu=cpu if type(cpu) is int else 0)
+
+
+def _decode_snapshot(record: dict[str, Any]) -> ProcInfo:
+    info = record.get("info")
+    if not isinstance(info, dict):
+        raise _Bad("snapshot record: 'info' must be an object")
+    for name in _PROCINFO_REQUIRED:
+        if type(info.get(name)) is not int:
+            raise _Bad(f"snapshot record: {name!r} must be an integer")
+    known = {k: v for k, v in info.items() if k in _PROCINFO_FIELDS}  # newer fields: ignored
+    return ProcInfo(**known)
+
+
+def _check_header(record: dict[str, Any]) -> None:
+    if record.get("kind") != "header":
+        raise _Bad("the first record is not a capture header "
+                   "(give a file written by pdigpy --events FILE)")
+    if record.get("format") != FORMAT:
+        raise _Bad(f"format {record.get('format')!r} is not {FORMAT!r}")
+    version = record.get("version")
+    if version != VERSION:
+        raise _Bad(f"capture version {version!r} is not supported "
+                   f"(this pdigpy reads version {VERSION})")
+
+
+def read_capture(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any]]:
+    """Yield ("header", dict), then ("snapshot", ProcInfo) / ("event", Event) records.
+
+    Raises CaptureError (file, line number, what is wrong) on the first bad
+    record; records before it have been yielded.
+    """
+    name = os.fspath(path)
+    try:
+        fh: IO[bytes] = gzip.open(name, "rb") if name.endswith(".gz") else open(name, "rb")
+    except OSError as exc:
+        raise CaptureError(name, 0, f"cannot open ({exc.strerror or exc})") from None
+    with fh:
+        lineno = 0
+        seen_header = False
+        try:
+            for raw in fh:
+                lineno += 1
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError as exc:
+                    if not raw.endswith(b"\n"):
+                        raise CaptureError(name, lineno, "truncated record at the end of the file "
+                                           "(the capture was cut off while writing)") from None
+                    if isinstance(exc, UnicodeDecodeError):
+                        raise CaptureError(name, lineno, "not UTF-8 text") from None
+                    msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    raise CaptureError(name, lineno, f"invalid JSON ({msg})") from None
+                if not isinstance(record, dict):
+                    raise CaptureError(name, lineno, "a record must be a JSON object")
+                try:
+                    if not seen_header:
+                        _check_header(record)
+                        seen_header = True
+                        yield "header", record
+                        continue
+                    kind = record.get("kind")
+                    if kind == "event":
+                        yield "event", _decode_event(record)
+                    elif kind == "snapshot":
+                        yield "snapshot", _decode_snapshot(record)
+                    elif kind == "header":
+                        raise _Bad("a second header record")
+                    else:
+                        raise _Bad(f"unknown record kind {kind!r} "
+                                   "(expected 'event' or 'snapshot')")
+                except _Bad as exc:
+                    raise CaptureError(name, lineno, str(exc)) from None
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise CaptureError(name, lineno + 1, f"cannot read ({exc})") from None
+        if not seen_header:
+            raise CaptureError(name, max(lineno, 1), "empty capture: no header record")

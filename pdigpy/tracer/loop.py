@@ -313,9 +313,11 @@ class TraceLoop:
         self.c.compat_syscalls += 1
         if not self._compat_warned:
             self._compat_warned = True
-            kind = "x32" if arch == _pt.NATIVE_AUDIT_ARCH else f"arch {arch:#x}"
+            kind = {_pt.NATIVE_AUDIT_ARCH: "x32", _pt.AUDIT_ARCH_I386: "i386", _pt.AUDIT_ARCH_ARM: "arm32"}.get(
+                arch, f"arch {arch:#x}"
+            )
             self.warn(
-                f"pdigpy: thread {tid} made a {kind} syscall (nr {nr & 0xFFFF}); "
+                f"pdigpy: thread {tid} made a syscall through the {kind} ABI (nr {nr & 0xFFFF}); "
                 "syscalls of foreign ABIs are not decoded (counted in stats.compat_syscalls)"
             )
 

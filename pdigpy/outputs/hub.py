@@ -3,7 +3,7 @@
 ::
 
     engine --submit()--> [hub queue] --dispatcher thread: render once--> [sink queue] --sender thread--> sink
-                                                                     \-> [sink queue] --sender thread--> sink
+                                                                     +-> [sink queue] --sender thread--> sink
 
 - ``submit(alert)`` never waits for a sink: it appends to the hub queue under a
   lock held only for the append. When the queue is full the *new* alert is

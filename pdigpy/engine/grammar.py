@@ -324,7 +324,8 @@ def _build_fast_check(m: re.Match, loc: int) -> Check:
     return Check(lhs, op, _list_from_text(m.group("ll"), m.start("ll")), None, loc)
 
 
-def _build_grammar() -> pp.ParserElement:
+def _build_grammar(fast: bool = True) -> pp.ParserElement:
+    """The grammar; ``fast=False`` leaves out the one-regex shortcuts (tests compare both)."""
     bl = _Rx(_BL + "+", None, "blank", skip=False)  # mandatory blanks
     quoted = _Quoted()
     bare = _Rx(_BARE, lambda m, loc: Value(m.group(), False, loc), "bare string")
@@ -342,9 +343,11 @@ def _build_grammar() -> pp.ParserElement:
         lambda m, loc: FieldRef(m.group(1), m.group(2), loc),
         "field",
     )
-    field_slow = _Rx(_FIELD_NAME, lambda m, loc: (m.group(), loc), "field name") + field_arg
-    field_slow.set_parse_action(lambda s, loc, t: FieldRef(t[0][0], t[1].text, t[0][1]))
-    field = field_fast | field_slow
+    field_slow = _Rx(_FIELD_NAME, lambda m, loc: (m.group(), loc), "field name") + pp.Optional(field_arg)
+    field_slow.set_parse_action(
+        lambda s, loc, t: FieldRef(t[0][0], t[1].text if len(t) > 1 else None, t[0][1])
+    )
+    field = field_fast | field_slow if fast else field_slow
 
     number = _Rx(
         "(?:" + _HEXNUM + "|" + _NUM + ")", lambda m, loc: Value(m.group(), False, loc), "number"
@@ -388,7 +391,7 @@ def _build_grammar() -> pp.ParserElement:
         + (_Lit(")") | _Fail(MSG_CLOSE))
     )
     list_slow.set_parse_action(lambda s, loc, t: ListValue(tuple(t), loc))
-    list_literal = list_fast | list_slow
+    list_literal = list_fast | list_slow if fast else list_slow
     ident_value = _Rx(_IDENT, lambda m, loc: Value(m.group(), False, loc), "identifier")
 
     num_rhs = transformer_or_val | number | _Fail(MSG_NUM_VALUE)
@@ -427,7 +430,7 @@ def _build_grammar() -> pp.ParserElement:
     field_check.set_parse_action(_build_check)
     macro = _Rx(_IDENT, lambda m, loc: MacroRef(m.group(), loc), "identifier")
     slow_check = field_check | macro | _Fail(MSG_CHECK)
-    not_expr = _NotExpr(embedded_rest, slow_check)
+    not_expr = _NotExpr(embedded_rest, slow_check, fast)
     and_expr = _Nary(not_expr, embedded_rest, "and", And)
     expr <<= _Nary(and_expr, embedded_rest, "or", Or)
 
@@ -448,8 +451,9 @@ class _NotExpr(pp.Token):
     check) are dispatched here without trying pyparsing alternatives.
     """
 
-    def __init__(self, embedded_rest: pp.ParserElement, slow_check: pp.ParserElement) -> None:
+    def __init__(self, embedded_rest: pp.ParserElement, slow_check: pp.ParserElement, fast: bool) -> None:
         super().__init__()
+        self.fast_re = _FAST_CHECK_RE if fast else None
         self.embedded_rest = embedded_rest
         self.slow_check = slow_check
         self.mayReturnEmpty = False
@@ -468,7 +472,7 @@ class _NotExpr(pp.Token):
         elif instring.startswith("(", loc):
             loc, toks = self.embedded_rest._parse(instring, loc + 1, do_actions)
         else:
-            m = _FAST_CHECK_RE.match(instring, loc)
+            m = self.fast_re.match(instring, loc) if self.fast_re is not None else None
             if m is not None:
                 node = _build_fast_check(m, loc)
                 loc = m.end()

@@ -1,0 +1,179 @@
+"""Real processes through Tracer -> State (and capture -> replay -> a fresh State)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pdigpy.events.capture import CaptureWriter, read_capture
+from pdigpy.events.model import Event
+from pdigpy.events.procinfo import ProcInfo
+from pdigpy.state.needs import STATE_EVENT_TYPES
+from pdigpy.state.tables import State
+
+tracer_session = pytest.importorskip("pdigpy.tracer.session")
+
+
+class RecordingSink:
+    """What the app's pipeline does: capture first, then the state."""
+
+    def __init__(self, capture: CaptureWriter | None = None) -> None:
+        self.state = State()
+        self.capture = capture
+        self.events: list[Event] = []
+        self.views: list[tuple] = []  # what each event saw, taken right after apply()
+
+    def on_snapshot(self, info: ProcInfo) -> None:
+        if self.capture is not None:
+            self.capture.write_snapshot(info)
+        self.state.add_snapshot(info)
+
+    def on_event(self, evt: Event) -> None:
+        if self.capture is not None:
+            self.capture.write_event(evt)
+        self.state.apply(evt)
+        self.events.append(evt)
+        self.views.append(view(self.state, evt))
+
+
+def view(state: State, evt: Event) -> tuple:
+    """A comparable picture of what fields would read for this event."""
+    th = evt.thread
+    fd = evt.fdinfo
+    return (
+        evt.num, evt.type,
+        None if th is None else (th.tid, th.pid, th.ptid, th.comm, th.proc.exe,
+                                 tuple(th.proc.args), th.proc.cwd, th.euid,
+                                 tuple(a.comm for a in state.ancestors(th))),
+        None if fd is None else (fd.num, fd.type, fd.typechar, fd.name, fd.nameraw, fd.cloexec),
+        # at exit, where the process's stdout went
+        _fd_name(th, 1) if evt.type == "procexit" and th is not None else None,
+    )
+
+
+def _fd_name(thread, num: int) -> str | None:
+    info = thread.fds.get(num) if thread.fds is not None else None
+    return None if info is None else info.name
+
+
+def tables(state: State) -> dict:
+    out = {}
+    for tid, th in sorted(state.threads.items()):
+        out[tid] = (th.pid, th.ptid, th.comm, th.proc.exe, tuple(th.proc.args), th.proc.cwd,
+                    th.exited, th.parent.tid if th.parent else None,
+                    tuple((n, i.type, i.name, i.cloexec) for n, i in th.fds.items()))
+    return out
+
+
+def trace(argv: list[str], sink: RecordingSink, extra: set[str] = frozenset()) -> int:
+    opts = tracer_session.TraceOptions(event_types=STATE_EVENT_TYPES | set(extra))
+    return tracer_session.Tracer(sink, opts).run_command(argv)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path):
+    path = Path("/tmp") / f"pdigpy-state-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_shell_cd_then_relative_cat(workdir: Path, tmp_path: Path) -> None:
+    (workdir / "x").write_text("hello\n")
+    (workdir / "sub").mkdir()
+    capture_path = tmp_path / "live.jsonl"
+    writer = CaptureWriter(capture_path)
+    writer.write_header({"test": "shell"})
+    sink = RecordingSink(writer)
+    script = f"cd {workdir}/sub && cat ../x > ../out && (cd .. && exec cat ./x) >/dev/null"
+    rc = trace(["sh", "-c", script], sink, {"read", "write"})
+    writer.close()
+    assert rc == 0 and sink.state.errors == 0, sink.state.last_error
+    assert (workdir / "out").read_text() == "hello\n"
+
+    opens = [e for e in sink.events if e.type == "openat" and e.res is not None and e.res >= 0]
+    by_name = {e.fdinfo.name: e for e in opens}
+    assert f"{workdir}/x" in by_name
+    first_cat = by_name[f"{workdir}/x"]
+    assert first_cat.fdinfo.nameraw in ("../x", "./x")
+    out = by_name[f"{workdir}/out"]
+    assert out.thread.comm == "sh"  # the redirection is opened by the forked shell before exec
+    cats = [e for e in opens if e.fdinfo.name == f"{workdir}/x"]
+    assert {e.thread.comm for e in cats} == {"cat"}
+    assert {e.fdinfo.nameraw for e in cats} == {"../x", "./x"}
+    for evt in cats:
+        ancestors = list(sink.state.ancestors(evt.thread))
+        assert ancestors[0].comm == "sh"
+        # spawn mode: the app is presented as a child of pdigpy's parent
+        assert ancestors[-1].pid in (1, 0) or ancestors[-1].ptid == 0
+        assert os.getppid() in [a.pid for a in ancestors]
+    # stdout of the first cat is ../out (opened by the forked shell, dup2'ed to 1,
+    # inherited through vfork+exec); the second cat's is /dev/null
+    exits = {e.tid: v[-1] for e, v in zip(sink.events, sink.views) if e.type == "procexit"}
+    stdouts = {e.fdinfo.nameraw: exits[e.tid] for e in cats}
+    assert stdouts == {"../x": f"{workdir}/out", "./x": "/dev/null"}
+    writes = [e for e in sink.events if e.type == "write" and e.thread.comm == "cat"]
+    assert all(e.fdinfo is not None and e.fdinfo.name == "/dev/null" for e in writes)
+    # every process exited: nothing of the app is left in the table
+    assert all(t.pid != first_cat.pid for t in sink.state.threads.values())
+
+    # replay: a fresh State fed from the capture sees exactly what the live one saw
+    replay = RecordingSink()
+    header = None
+    for kind, value in read_capture(capture_path):
+        if kind == "header":
+            header = value
+        elif kind == "snapshot":
+            replay.on_snapshot(value)
+        else:
+            replay.on_event(value)
+    assert header is not None and header["meta"] == {"test": "shell"}
+    assert replay.views == sink.views
+    assert tables(replay.state) == tables(sink.state)
+
+
+def test_threads_share_fds_and_fork_copies_them(tmp_path: Path) -> None:
+    marker = f"/tmp/pdigpy-thr-{uuid.uuid4().hex[:8]}"
+    code = (
+        "import os, threading\n"
+        f"open({marker!r}, 'w').close()\n"
+        f"fd = os.open({marker!r}, os.O_RDONLY)\n"
+        "box = {}\n"
+        "t = threading.Thread(target=lambda: box.setdefault('fd', os.open('/etc/hostname', os.O_RDONLY)))\n"
+        "t.start(); t.join()\n"
+        "os.read(box['fd'], 1)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.read(fd, 1); os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        f"os.unlink({marker!r})\n"
+    )
+    sink = RecordingSink()
+    try:
+        rc = trace([sys.executable, "-S", "-c", code], sink, {"read"})
+    finally:
+        if os.path.exists(marker):
+            os.unlink(marker)
+    assert rc == 0 and sink.state.errors == 0, sink.state.last_error
+    opened = {e.fdinfo.name: e for e in sink.events
+              if e.type == "openat" and e.fdinfo is not None and e.fdinfo.num >= 0}
+    main_open = opened[marker]
+    thread_open = opened["/etc/hostname"]
+    assert thread_open.tid != thread_open.pid  # opened by the thread
+    assert thread_open.pid == main_open.pid
+    reads = [e for e in sink.events if e.type == "read" and e.fdinfo is not None]
+    main_read = [e for e in reads if e.fdinfo.name == "/etc/hostname"]
+    assert main_read and main_read[0].tid == main_open.pid  # main thread reads the thread's fd
+    child_read = [e for e in reads if e.fdinfo.name == marker]
+    assert child_read and child_read[0].pid != main_open.pid  # the fork child inherited it
+    child = child_read[0].thread
+    assert child.parent is not None and child.parent.pid == main_open.pid
+    clones = [e for e in sink.events if e.type in ("clone", "clone3")]
+    assert clones, "thread creation was not reported"

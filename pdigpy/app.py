@@ -42,28 +42,23 @@ def _load_config(args: argparse.Namespace) -> Config:
 def _make_state(header: dict[str, Any] | None = None):
     from pdigpy.state.tables import State
 
-    if header is not None:
-        for factory in ("from_capture_header", "from_header"):
-            make = getattr(State, factory, None)
-            if make is not None:
-                return make(header)
-    return State()
+    return State() if header is None else State.from_capture_header(header)
 
 
-def _make_engine(config: Config, state=None):
+def _make_engine(config: Config, state=None, container=None, hostname: str | None = None):
     """A RuleEngine over a field registry bound to ``state``, configured from falco.yaml keys."""
     from pdigpy.engine.engine import RuleEngine
     from pdigpy.engine.fields.registry import FieldRegistry
     from pdigpy.engine.priority import Priority
 
-    registry = FieldRegistry(state)
+    registry = FieldRegistry(state, container)
     append_output = config.data.get("append_output") or []
     if not isinstance(append_output, list):
         raise ConfigError(f"{config.source}: append_output: expected a list of {{match: ..., extra_output: ...}} entries")
     try:
         engine = RuleEngine(registry, min_priority=Priority.parse(str(config.data.get("priority", "debug"))),
                             rule_matching=str(config.data.get("rule_matching", "first")).lower(),
-                            append_output=append_output)
+                            append_output=append_output, hostname=hostname)
     except ValueError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     return engine, registry
@@ -152,15 +147,33 @@ class Pipeline:
         self.hub.submit(alert)
 
 
-def _open_capture(path: str, meta: dict[str, Any]):
+def _open_capture(path: str, meta: dict[str, Any], users):
     from pdigpy.events.capture import CaptureWriter
 
     try:
         writer = CaptureWriter(sys.stderr if path == "-" else path)
     except OSError as exc:
         raise ConfigError(f"--events {path}: cannot write ({exc.strerror or exc}); give a writable path") from None
-    writer.write_header(meta)
+    writer.write_header(meta, users=users)  # users: a replay names users as this host did
     return writer
+
+
+def _detect_container():
+    """pdigpy's own container (ECS task metadata), or None; a broken endpoint is a warning only."""
+    from pdigpy.engine.fields.container import ContainerMetadataError, detect_container
+
+    try:
+        return detect_container()
+    except ContainerMetadataError as exc:
+        _log(f"warning: {exc}; container.* fields fall back to cgroup ids")
+        return None
+
+
+def _container_from_header(header: dict[str, Any] | None):
+    from pdigpy.engine.fields.container import ContainerMeta
+
+    data = ((header or {}).get("meta") or {}).get("container")
+    return ContainerMeta.from_dict(data) if isinstance(data, dict) else None
 
 
 def _capture_meta(args: argparse.Namespace, event_types) -> dict[str, Any]:
@@ -203,6 +216,19 @@ def _finish(pipeline: Pipeline, args: argparse.Namespace, engine, reporter, app_
     return app_code
 
 
+def _tracer_counters(tracer) -> dict[str, Any]:
+    """The Tracer's counters once it has finished; empty while it runs.
+
+    The wait loop keeps its stop counts in locals (hot path) and publishes them
+    in TracerStats at the end, so interval records carry the pipeline's own
+    live counts and the final record adds the ptrace stops.
+    """
+    from dataclasses import asdict
+
+    counters = asdict(tracer.stats)
+    return counters if counters.get("stops") else {}
+
+
 def _output_stats(hub) -> dict[str, int]:
     """Drops anywhere in the outputs, and the deepest sink queue (alerts not yet delivered)."""
     counters = hub.counters
@@ -214,13 +240,18 @@ def _output_stats(hub) -> dict[str, int]:
     return {"drops": drops, "queue_depth": depth}
 
 
-def _build(args: argparse.Namespace, config: Config, files: list[str], header: dict[str, Any] | None = None):
+def _build(args: argparse.Namespace, config: Config, files: list[str], header: dict[str, Any] | None = None,
+           container=None):
     from pdigpy.report.junit import JUnitReport
     from pdigpy.report.summary import AlertSummary
     from pdigpy.stats import Stats
 
     state = _make_state(header)
-    engine, _registry = _make_engine(config, state)
+    # A replay raises the live run's alerts, hostname included (FALCO_HOSTNAME still wins).
+    hostname = None
+    if header is not None and not os.environ.get("FALCO_HOSTNAME"):
+        hostname = header.get("hostname") or None
+    engine, _registry = _make_engine(config, state, container, hostname)
     _load_rules(engine, files, args.verbose)
     _apply_rule_selection(engine, config)
     hub = _make_hub(config)
@@ -258,19 +289,23 @@ def run(args: argparse.Namespace) -> int:
     files = resolve_rules_files(args.rules, config)  # user errors first, before the heavy imports
     from pdigpy.tracer.session import TraceOptions, Tracer
 
-    pipeline, engine = _build(args, config, files)
+    container = _detect_container()
+    pipeline, engine = _build(args, config, files, container=container)
     event_types = traced_event_types(engine)
     options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
                            follow_descendants=bool(args.follow))
     tracer = Tracer(pipeline, options)
-    pipeline.stats.tracer_stats = lambda: tracer.stats
+    pipeline.stats.tracer_stats = lambda: _tracer_counters(tracer)
     pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
     try:
         pipeline.stats.syscalls_traced = len(tracer.filter_syscalls())
     except Exception:  # the count is informative only
         pipeline.stats.syscalls_traced = 0
     if args.events:
-        pipeline.capture = _open_capture(args.events, _capture_meta(args, event_types))
+        meta = _capture_meta(args, event_types)
+        if container is not None:
+            meta["container"] = container.to_dict()
+        pipeline.capture = _open_capture(args.events, meta, pipeline.state.users)
     reporter = _start_reporter(args, pipeline.stats)
     pipeline.hub.start()
     if args.verbose:
@@ -287,7 +322,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    """Feed a capture through a fresh state and the rules; 0, or 86 with --fail-on."""
+    """Feed a capture through a fresh state and the rules; 0, or 86 with --fail-on.
+
+    A capture that goes bad half-way is replayed up to the bad record, then
+    reported in one line, and the status is 2.
+    """
     from pdigpy.events.capture import CaptureError, read_capture
 
     config = _load_config(args)
@@ -295,37 +334,27 @@ def replay(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.capture):
         raise ConfigError(f"replay {args.capture}: no such capture file; give a file written by pdigpy --events FILE")
     records = read_capture(args.capture)
-    header: dict[str, Any] | None = None
     try:
-        first = next(records, None)
-        if first is not None and first[0] == "header":
-            header = first[1]
-            pending = []
-        else:
-            pending = [first] if first is not None else []
-        pipeline, engine = _build(args, config, files, header)
-        pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
-        reporter = _start_reporter(args, pipeline.stats)
-        pipeline.hub.start()
-        code = 0
-        try:
-            for kind, value in _chain(pending, records):
-                if kind == "snapshot":
-                    pipeline.on_snapshot(value)
-                elif kind == "event":
-                    pipeline.on_event(value)
-        except CaptureError as exc:
-            _log(f"replay {args.capture}: {exc}")
-            code = 2
+        _kind, header = next(records)  # read_capture yields the header first or raises
     except CaptureError as exc:
-        raise ConfigError(f"replay {args.capture}: {exc}") from None
+        raise ConfigError(f"replay: {exc}") from None
+    pipeline, engine = _build(args, config, files, header, _container_from_header(header))
+    pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
+    reporter = _start_reporter(args, pipeline.stats)
+    pipeline.hub.start()
+    code = 0
+    on_snapshot, on_event = pipeline.on_snapshot, pipeline.on_event
+    try:
+        for kind, value in records:
+            if kind == "event":
+                on_event(value)
+            else:
+                on_snapshot(value)
+    except CaptureError as exc:
+        _log(f"replay: {exc}; the records before it were replayed")
+        code = 2
     return _finish(pipeline, args, engine, reporter, code,
                    {"capture": args.capture, "rules_files": " ".join(files)})
-
-
-def _chain(first: list, rest):
-    yield from first
-    yield from rest
 
 
 def validate(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Counters about pdigpy itself, on a channel separate from the alerts.
 
 What is counted: events by type (as the pipeline saw them), the tracer's
-ptrace stops, the number of syscalls in the filter, alerts by rule, the
+ptrace stops (in the final record: the wait loop publishes them when it
+ends), the number of syscalls in the filter, alerts by rule, the
 outputs' drops and queue depth, and pdigpy's own CPU time (the tracer, the
 state and the engine all run in pdigpy's process).
 
@@ -59,9 +60,12 @@ class Stats:
             "cpu_sys_s": round(usage.ru_stime, 3),
         }
         tracer = _as_dict(self.tracer_stats() if self.tracer_stats else None)
-        for key in ("stops", "seccomp_stops", "syscall_stops", "event_stops", "signals_forwarded"):
+        for key in ("stops", "seccomp_stops", "syscall_stops", "event_stops", "signal_stops"):
             if key in tracer:
-                record[f"ptrace_{key}" if key != "signals_forwarded" else key] = tracer[key]
+                record[f"ptrace_{key}"] = tracer[key]
+        for key in ("signals_forwarded", "decode_errors", "tracer_cpu_s"):
+            if key in tracer:
+                record[key] = round(tracer[key], 3) if isinstance(tracer[key], float) else tracer[key]
         outputs = _as_dict(self.output_counters() if self.output_counters else None)
         record["drops"] = outputs.get("drops", 0)
         record["queue_depth"] = outputs.get("queue_depth", 0)
@@ -84,7 +88,7 @@ def format_text(record: dict[str, Any]) -> str:
     parts = [
         f"pdigpy stats ({record['kind']}, {record['elapsed_s']}s):",
         f"events={record['events']}",
-        f"ptrace_stops={record.get('ptrace_stops', 'n/a')}",
+        *([f"ptrace_stops={record['ptrace_stops']}"] if "ptrace_stops" in record else []),
         f"syscalls_traced={record['syscalls_traced']}",
         f"alerts={record['alerts']}",
         f"drops={record['drops']}",

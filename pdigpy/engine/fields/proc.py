@@ -133,15 +133,15 @@ def group_leader(t: ThreadInfo) -> ThreadInfo:
 # -- factories --------------------------------------------------------------------------
 
 
-def _thread(get: Callable[[Any], Any]):
-    """A field that reads the event's thread through ``get``."""
+def _thread(get: Callable[[Any], Any], bits: int = 64):
+    """A field that reads the event's thread through ``get`` (``bits``: Falco's integer width)."""
 
     def factory(reg, info, arg):
         def extract(e: Event) -> Any:
             t = e.thread
             return None if t is None else get(t)
 
-        return make(info, arg, extract)
+        return make(info, arg, extract, extra={"bits": bits})
 
     return factory
 
@@ -445,7 +445,7 @@ FIELDS = [
                    arg="allowed", arg_kind="key", flags=frozenset({NO_TRANSFORMER, NO_RHS})), _f_aenv),
     FieldDef(_info("proc.cwd", "string", "Working directory, ending with '/'."), _f_cwd),
     FieldDef(_info("proc.loginshellid", "int", "pid of the oldest shell ancestor."), _thread(_loginshell)),
-    FieldDef(_info("proc.tty", "uint", "Controlling tty (tty_nr), 0 for none."), _thread(lambda t: t.tty)),
+    FieldDef(_info("proc.tty", "uint", "Controlling tty (tty_nr), 0 for none."), _thread(lambda t: t.tty, 32)),
     FieldDef(_info("proc.pid", "int", "Process id."), _thread(lambda t: t.pid)),
     FieldDef(_info("proc.ppid", "int", "Parent process id."), _thread(lambda t: t.ptid)),
     FieldDef(_info("proc.apid", "int", "Ancestor's pid.", **_ANC), _ancestor_field("pid")),

@@ -2,7 +2,7 @@
 
 ``user.uid``/``group.gid`` are the thread's *effective* ids, as libsinsp tracks them. Names
 come from the State's user database (the traced root's /etc/passwd and /etc/group); without a
-State, from this host's. Falco's fallbacks: ``root`` (home ``/root``) for id 0 when not
+State, from this host's. Falco's fallbacks: ``root`` (home ``/root``, shell ``/bin/bash``) for id 0 when not
 found, otherwise the literal ``<NA>``.
 
 Hot path: extractors are closures over the bound user database's lookup methods.
@@ -61,7 +61,7 @@ class LocalUserDb:
         ent = self._pwent(uid)
         if ent is not None:
             return ent.pw_shell
-        return NA
+        return "/bin/bash" if uid == 0 else NA
 
     def group_name(self, gid: int) -> str:
         name = self._gr.get(gid)
@@ -81,13 +81,14 @@ def _loginuid(t: Any) -> int:
     return -1 if v == UNSET_LOGINUID or v is None else v
 
 
-def _thread(get: Callable[[Any], Any]):
+def _thread(get: Callable[[Any], Any], bits: int = 64):
     def factory(reg, info, arg):
         def extract(e: Event) -> Any:
             t = e.thread
             return None if t is None else get(t)
 
-        return make(info, arg, extract)
+        # bits: the width Falco gives the field, so that "-1" in a rule wraps as in Falco.
+        return make(info, arg, extract, extra={"bits": bits})
 
     return factory
 
@@ -133,13 +134,13 @@ def _egid(t: Any) -> int:
 
 
 FIELDS = [
-    FieldDef(_info("user.uid", "uint", "Effective user id."), _thread(_euid)),
+    FieldDef(_info("user.uid", "uint", "Effective user id."), _thread(_euid, 32)),
     FieldDef(_info("user.name", "string", "User name (root / <NA> fallback)."), _named("user_name", _euid)),
     FieldDef(_info("user.homedir", "string", "Home directory of the user."), _named("user_home", _euid)),
     FieldDef(_info("user.shell", "string", "Login shell of the user."), _named("user_shell", _euid)),
     FieldDef(_info("user.loginuid", "int", "Audit login uid; -1 when unset."), _thread(_loginuid)),
     FieldDef(_info("user.loginname", "string", "Name of the login uid."), _f_loginname),
-    FieldDef(_info("group.gid", "uint", "Effective group id.", "group"), _thread(_egid)),
+    FieldDef(_info("group.gid", "uint", "Effective group id.", "group"), _thread(_egid, 32)),
     FieldDef(_info("group.name", "string", "Group name (root / <NA> fallback).", "group"),
              _named("group_name", _egid)),
 ]

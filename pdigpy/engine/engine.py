@@ -82,7 +82,11 @@ class RuleEngine:
         self.min_priority = Priority(min_priority)
         self.rule_matching = rule_matching
         self.hostname = hostname if hostname is not None else _default_hostname()
-        self._env = CompileEnv(registry, DEFAULT_APPEND_OUTPUT if append_output is None else list(append_output))
+        from pdigpy.engine.format import parse_append_output
+
+        # ValueError naming the bad key if the append_output config is malformed.
+        entries = parse_append_output(DEFAULT_APPEND_OUTPUT if append_output is None else append_output)
+        self._env = CompileEnv(registry, entries)
         self._collector = RuleCollector(check_lhs=self._valid_lhs)
         self._compiled: CompiledRuleset | None = None
         self._rules: list[Rule] = []
@@ -290,14 +294,6 @@ class RuleEngine:
                 if not match(evt):
                     continue
                 text, fields = render(evt)
-                if rule.extra_fields:
-                    fields = dict(fields)
-                    for key, fmt in rule.extra_fields:
-                        etext, efields = fmt.render(evt)
-                        if key in efields:
-                            fields[key] = efields[key]
-                        else:
-                            fields[key] = etext
             except Exception as exc:  # a broken rule must never stop the others or the tracer
                 self._rule_failed(rule, evt, exc)
                 continue

@@ -46,11 +46,6 @@ KNOWN_SOURCES = frozenset({"syscall"})
 BUILTIN_PLUGINS = frozenset({"container"})
 NO_EVTTYPE_THRESHOLD = 50  # more event names than this (or no restriction at all) -> LOAD_NO_EVTTYPE
 NO_EVTTYPE_MSG = "Rule matches too many evt.type values. This has a significant performance penalty."
-SUGGESTED_OUTPUT = (
-    "container_id=%container.id container_name=%container.name "
-    "container_image_repository=%container.image.repository container_image_tag=%container.image.tag "
-    "k8s_pod_name=%k8s.pod.name k8s_ns_name=%k8s.ns.name"
-)
 
 ERROR_NO_PREVIOUS_MACRO = "Macro uses 'append' or 'override.condition: append' but no macro by that name already exists"
 ERROR_NO_PREVIOUS_LIST = "List uses 'append' or 'override.items: append' but no list by that name already exists"
@@ -158,7 +153,6 @@ class Rule:
     output_format: str  # output plus append_output extras: what is rendered
     match: Callable[[Event], bool]
     formatter: Any
-    extra_fields: list[tuple[str, Any]] = field(default_factory=list)  # (key, formatter) for JSON output_fields
     exception_names: tuple[str, ...] = ()
     exception_fields: tuple[str, ...] = ()
     macros: tuple[str, ...] = ()
@@ -546,7 +540,7 @@ class CompileEnv:
     """What resolution needs from the engine: the field registry and the memo tables that make reloads cheap."""
 
     registry: Any
-    append_output: list[dict] = field(default_factory=list)
+    append_output: list = field(default_factory=list)  # format.AppendOutput entries
     condition_cache: dict = field(default_factory=dict)  # AST -> (match, [warnings]) | CompileError
     output_cache: dict = field(default_factory=dict)  # output text -> formatter | exception
 
@@ -578,16 +572,17 @@ def _substitute_lists(cond: str, lists: dict[str, list[str]], used: set[str]) ->
     return cond
 
 
-def _formatter(env: CompileEnv, text: str):
-    got = env.output_cache.get(text)
+def _formatter(env: CompileEnv, text: str, extra_fields: list):
+    key = (text, repr(extra_fields))
+    got = env.output_cache.get(key)
     if got is None:
         from pdigpy.engine.format import OutputFormatter
 
         try:
-            got = OutputFormatter(text, env.registry)
+            got = OutputFormatter(text, env.registry, extra_fields)
         except Exception as e:  # any formatter complaint is an output error, reported with its message
             got = e
-        env.output_cache[text] = got
+        env.output_cache[key] = got
     if isinstance(got, Exception):
         raise got
     return got
@@ -610,28 +605,13 @@ def _compile(env: CompileEnv, ast: Node):
 
 
 def _append_output(env: CompileEnv, info: RuleInfo, output: str) -> tuple[str, list]:
-    extra_fields: list = []
-    for entry in env.append_output or ():
-        match = entry.get("match") or {}
-        if "source" in match and match["source"] != info.source:
-            continue
-        if "rule" in match and match["rule"] != info.name:
-            continue
-        tags = match.get("tags") or []
-        if isinstance(tags, str):
-            tags = [tags]
-        if any(t not in info.tags for t in tags):
-            continue
-        if entry.get("suggested_output") and info.source == "syscall":
-            output = output + " " + SUGGESTED_OUTPUT
-        if entry.get("extra_output"):
-            output = output + " " + str(entry["extra_output"])
-        for f in entry.get("extra_fields") or ():
-            if isinstance(f, dict):
-                extra_fields.extend((str(k), str(v)) for k, v in f.items())
-            else:
-                extra_fields.append((str(f), None))
-    return output, extra_fields
+    """falco.yaml ``append_output``: (output with extra text, extra JSON fields) for this rule."""
+    if not env.append_output:
+        return output, []
+    from pdigpy.engine.format import append_output_for
+
+    suffix, extra = append_output_for(env.append_output, info.name, info.tags, env.registry, info.source)
+    return output + suffix, list(extra)
 
 
 def compile_ruleset(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRuleset | None:
@@ -704,8 +684,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         )
     output, extra = _append_output(env, info, output)
     try:
-        formatter = _formatter(env, output)
-        extra_fields = [(k, _formatter(env, v if v is not None else "%" + k)) for k, v in extra]
+        formatter = _formatter(env, output, extra)
     except Exception as e:
         msg = str(e) or type(e).__name__
         if info.skip_if_unknown_filter and _unknown_filter(msg):
@@ -736,7 +715,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
     for w in warnings:
         code = getattr(w, "code", None) or "LOAD_COMPILE_CONDITION"
         wctx = expr_ctx(info.cond_ctx, text, max(0, getattr(w, "pos", 0) or 0))
-        res.add_warning(code, getattr(w, "message", None) or str(w), wctx, getattr(w, "deprecated_field", None))
+        res.add_warning(code, getattr(w, "message", None) or str(w), wctx, getattr(w, "field", None))
 
     types = rule_event_types(ast)
     if info.warn_evttypes and (types.complement or len(types.names) > NO_EVTTYPE_THRESHOLD):
@@ -746,7 +725,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         name=info.name, desc=info.desc, condition=info.cond, output=info.output, priority=info.priority,
         source=info.source, enabled=info.enabled, tags=tuple(sorted(info.tags)), index=info.index,
         full_condition=condition, ast=ast, event_types=types, output_format=output, match=match,
-        formatter=formatter, extra_fields=extra_fields, exception_names=tuple(e.name for e in info.exceptions),
+        formatter=formatter, exception_names=tuple(e.name for e in info.exceptions),
         exception_fields=tuple(sorted(exception_fields)), macros=tuple(sorted(rule_macros)),
         lists=tuple(sorted(rule_lists)), warn_evttypes=info.warn_evttypes,
         skip_if_unknown_filter=info.skip_if_unknown_filter, capture=info.capture,

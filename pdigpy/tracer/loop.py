@@ -60,7 +60,7 @@ class LoopCounters:
     compat_syscalls: int = 0
     decode_errors: int = 0
     orphans_reaped: int = 0
-    unmatched_exits: int = 0
+    internal_errors: int = 0
 
 
 class Lifecycle:
@@ -129,6 +129,7 @@ class TraceLoop:
         self.detaching = False
         self._compat_warned = False
         self._decode_warned = False
+        self._internal_warned = False
 
     # --- event emission (cold paths; the hot path inlines this) -----------
 
@@ -136,7 +137,13 @@ class TraceLoop:
         self.num += 1
         ebt = self.events_by_type
         ebt[etype] = ebt.get(etype, 0) + 1
-        self.on_event(Event(self.num, time.time_ns(), tid, pid, etype, res, args))
+        try:
+            self.on_event(Event(self.num, time.time_ns(), tid, pid, etype, res, args))
+        except Exception as exc:  # noqa: BLE001 - the stop must still be finished
+            self.c.internal_errors += 1
+            if not self._internal_warned:
+                self._internal_warned = True
+                self.warn(f"pdigpy: internal error in the event consumer: {exc!r} (tracing continues)")
 
     def _decode_failed(self, spec: SyscallSpec, exc: BaseException) -> dict:
         self.c.decode_errors += 1
@@ -200,102 +207,105 @@ class TraceLoop:
                     if err == 10:  # ECHILD: nothing left to wait for
                         break
                     continue
-                st = status.value
-                if self.detaching:
-                    self.detach_stop(tid, st)
-                    continue
-                if (st & 0x7F) != 0x7F:
-                    self.on_gone(tid, st)
-                    continue
-                k = st >> 8
-                if k == K_SECCOMP:
-                    n_seccomp += 1
-                    if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
-                        c.esrch_races += 1
+                try:
+                    st = status.value
+                    if self.detaching:
+                        self.detach_stop(tid, st)
                         continue
-                    t = unpack_entry(info_buf)
-                    nr = t[4]
-                    spec = by_nr[nr] if nr < nmax else None
-                    if spec is None or tid == self.silent_tid:
+                    if (st & 0x7F) != 0x7F:
+                        self.on_gone(tid, st)
+                        continue
+                    k = st >> 8
+                    if k == K_SECCOMP:
+                        n_seccomp += 1
+                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
+                            c.esrch_races += 1
+                            continue
+                        t = unpack_entry(info_buf)
+                        nr = t[4]
+                        spec = by_nr[nr] if nr < nmax else None
+                        if spec is None or tid == self.silent_tid:
+                            if ptrace(P_CONT, tid, None, None) == -1:
+                                c.esrch_races += 1
+                            continue
+                        n_traced += 1
+                        args = t[5:11]
+                        try:
+                            ev = spec.entry(tid, args, mem) if spec.entry is not None else None
+                            if spec.exit_stop or nr in force_exit:
+                                pending[tid] = (spec, args, ev)
+                                if ptrace(P_SYSCALL, tid, None, None) == -1:
+                                    c.esrch_races += 1
+                                continue
+                            eargs = spec.exit(tid, args, ev, None, mem)
+                        except Exception as exc:  # a decoder bug must not kill the app
+                            eargs = self._decode_failed(spec, exc)
+                        etype = spec.event
+                        self.num += 1
+                        ebt[etype] = ebt_get(etype, 0) + 1
+                        on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
                         if ptrace(P_CONT, tid, None, None) == -1:
                             c.esrch_races += 1
                         continue
-                    n_traced += 1
-                    args = t[5:11]
-                    try:
-                        ev = spec.entry(tid, args, mem) if spec.entry is not None else None
-                        if spec.exit_stop or nr in force_exit:
-                            pending[tid] = (spec, args, ev)
-                            if ptrace(P_SYSCALL, tid, None, None) == -1:
-                                c.esrch_races += 1
-                            continue
-                        eargs = spec.exit(tid, args, ev, None, mem)
-                    except Exception as exc:  # a decoder bug must not kill the app
-                        eargs = self._decode_failed(spec, exc)
-                    etype = spec.event
-                    self.num += 1
-                    ebt[etype] = ebt_get(etype, 0) + 1
-                    on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
-                    if ptrace(P_CONT, tid, None, None) == -1:
-                        c.esrch_races += 1
-                    continue
-                if k == K_SYSCALL:
-                    n_syscall += 1
-                    if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
-                        c.esrch_races += 1
-                        continue
-                    op = info_buf[0][0]
-                    if op == OP_EXIT:
-                        p = pending_pop(tid, None)
-                        if p is not None:
-                            spec, args, ev = p
-                            rval = unpack_exit(info_buf)[4]
-                            try:
-                                eargs = spec.exit(tid, args, ev, rval, mem)
-                            except Exception as exc:
-                                eargs = self._decode_failed(spec, exc)
-                            etype = spec.event
-                            self.num += 1
-                            ebt[etype] = ebt_get(etype, 0) + 1
-                            on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, rval, eargs))
-                        if ptrace(idle_op, tid, None, None) == -1:
+                    if k == K_SYSCALL:
+                        n_syscall += 1
+                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
                             c.esrch_races += 1
-                        continue
-                    if op == OP_ENTRY:
-                        t = unpack_entry(info_buf)
-                        nr = t[4]
-                        if t[1] != NATIVE_ARCH or nr & X32:
-                            self.compat_syscall(tid, t[1], nr)
-                        elif nr < nmax and tid != self.silent_tid:
-                            spec = by_nr[nr]
-                            if spec is not None:
-                                n_traced += 1
-                                args = t[5:11]
+                            continue
+                        op = info_buf[0][0]
+                        if op == OP_EXIT:
+                            p = pending_pop(tid, None)
+                            if p is not None:
+                                spec, args, ev = p
+                                rval = unpack_exit(info_buf)[4]
                                 try:
-                                    ev = spec.entry(tid, args, mem) if spec.entry is not None else None
-                                    if spec.exit_stop or nr in force_exit:
-                                        pending[tid] = (spec, args, ev)
-                                        eargs = None
-                                    else:
-                                        eargs = spec.exit(tid, args, ev, None, mem)
+                                    eargs = spec.exit(tid, args, ev, rval, mem)
                                 except Exception as exc:
                                     eargs = self._decode_failed(spec, exc)
-                                if eargs is not None:
-                                    etype = spec.event
-                                    self.num += 1
-                                    ebt[etype] = ebt_get(etype, 0) + 1
-                                    on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
-                    if ptrace(P_SYSCALL, tid, None, None) == -1:
+                                etype = spec.event
+                                self.num += 1
+                                ebt[etype] = ebt_get(etype, 0) + 1
+                                on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, rval, eargs))
+                            if ptrace(idle_op, tid, None, None) == -1:
+                                c.esrch_races += 1
+                            continue
+                        if op == OP_ENTRY:
+                            t = unpack_entry(info_buf)
+                            nr = t[4]
+                            if t[1] != NATIVE_ARCH or nr & X32:
+                                self.compat_syscall(tid, t[1], nr)
+                            elif nr < nmax and tid != self.silent_tid:
+                                spec = by_nr[nr]
+                                if spec is not None:
+                                    n_traced += 1
+                                    args = t[5:11]
+                                    try:
+                                        ev = spec.entry(tid, args, mem) if spec.entry is not None else None
+                                        if spec.exit_stop or nr in force_exit:
+                                            pending[tid] = (spec, args, ev)
+                                            eargs = None
+                                        else:
+                                            eargs = spec.exit(tid, args, ev, None, mem)
+                                    except Exception as exc:
+                                        eargs = self._decode_failed(spec, exc)
+                                    if eargs is not None:
+                                        etype = spec.event
+                                        self.num += 1
+                                        ebt[etype] = ebt_get(etype, 0) + 1
+                                        on_event(Event(self.num, time_ns(), tid, tgid_get(tid, tid), etype, None, eargs))
+                        if ptrace(P_SYSCALL, tid, None, None) == -1:
+                            c.esrch_races += 1
+                        continue
+                    if k > 0xFF:
+                        self.on_event_stop(tid, k >> 8, k & 0xFF)
+                        continue
+                    # signal-delivery stop: pass the signal on untouched
+                    c.signal_stops += 1
+                    op_ = P_SYSCALL if (not seccomp or tid in pending) else P_CONT
+                    if ptrace(op_, tid, None, k) == -1:
                         c.esrch_races += 1
-                    continue
-                if k > 0xFF:
-                    self.on_event_stop(tid, k >> 8, k & 0xFF)
-                    continue
-                # signal-delivery stop: pass the signal on untouched
-                c.signal_stops += 1
-                op_ = P_SYSCALL if (not seccomp or tid in pending) else P_CONT
-                if ptrace(op_, tid, None, k) == -1:
-                    c.esrch_races += 1
+                except Exception as exc:  # noqa: BLE001 - never die with the app attached
+                    self.internal_error(tid, exc)
         finally:
             c.seccomp_stops += n_seccomp
             c.syscall_stops += n_syscall
@@ -303,6 +313,18 @@ class TraceLoop:
             c.events = self.num
 
     # --- cold paths -------------------------------------------------------
+
+    def internal_error(self, tid: int, exc: BaseException) -> None:
+        """A bug in a sink, decoder or here: report once, count, and let the tracee go on.
+
+        Dying instead would SIGKILL the app (EXITKILL); an observer must not do that.
+        """
+        self.c.internal_errors += 1
+        if not self._internal_warned:
+            self._internal_warned = True
+            self.warn(f"pdigpy: internal error at a stop of thread {tid}: {exc!r} (tracing continues)")
+        if _pt.ptrace(_pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT, tid, None, None) == -1:
+            pass
 
     def resume(self, tid: int, sig: int = 0) -> None:
         op = _pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT

@@ -80,6 +80,7 @@ class TracerStats:
     esrch_races: int = 0
     compat_syscalls: int = 0
     decode_errors: int = 0
+    internal_errors: int = 0
     orphans_reaped: int = 0
     filter_syscalls: int = 0
     tracer_cpu_s: float = 0.0
@@ -158,6 +159,7 @@ class Tracer:
             "esrch_races",
             "compat_syscalls",
             "decode_errors",
+            "internal_errors",
             "orphans_reaped",
         ):
             setattr(s, name, getattr(c, name))

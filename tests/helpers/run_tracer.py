@@ -47,6 +47,21 @@ class JsonSink:
         self.out.flush()
 
 
+class RaisingSink:
+    """Fails on every third event: the tracer must survive a broken consumer."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def on_event(self, evt) -> None:
+        self.n += 1
+        if self.n % 3 == 0:
+            raise RuntimeError("sink failure for the test")
+
+    def on_snapshot(self, info) -> None:
+        pass
+
+
 class NullSink:
     def on_event(self, evt) -> None:
         pass
@@ -63,11 +78,12 @@ def main() -> int:
     ap.add_argument("--types", default=DEFAULT_TYPES)
     ap.add_argument("--follow", action="store_true")
     ap.add_argument("--attach", type=int)
+    ap.add_argument("--raising-sink", action="store_true")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     stream = open(a.events, "w", buffering=1) if a.events else None
-    sink = JsonSink(stream) if stream else NullSink()
+    sink = RaisingSink() if a.raising_sink else JsonSink(stream) if stream else NullSink()
     types = frozenset(t for t in a.types.split(",") if t) if a.types != "all" else None
     tracer = Tracer(sink, TraceOptions(event_types=types, seccomp=not a.no_seccomp, follow_descendants=a.follow))
     rc = tracer.attach(a.attach) if a.attach else tracer.run_command(cmd)

@@ -175,3 +175,17 @@ def test_pid1_reaps_orphans(tmp_path):
 
     stats = json.loads(st.read_text())
     assert stats["orphans_reaped"] >= 1
+
+
+def test_a_failing_sink_never_takes_the_app_down(tmp_path, cbin):
+    ev = tmp_path / "ev.jsonl"
+    st = tmp_path / "st.json"
+    cmd = runner_argv(ev, st) + ["--raising-sink", "--", cbin("forks"), "/bin/true"]
+    p = subprocess.run(cmd, capture_output=True, timeout=60)
+    assert p.returncode == 0
+    assert p.stdout == b"forks done\n"
+    lines = p.stderr.decode().splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0]
+    import json
+
+    assert json.loads(st.read_text())["internal_errors"] >= 3

@@ -1,0 +1,101 @@
+"""The cBPF prefilter: program shape, and what the kernel does with it in a real process."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+import sys
+from pathlib import Path
+
+from pdigpy.tracer import ptrace as pt
+from pdigpy.tracer.seccomp import (
+    SECCOMP_RET_ALLOW,
+    SECCOMP_RET_ERRNO,
+    SECCOMP_RET_TRACE,
+    build_filter,
+    run_filter,
+)
+from pdigpy.tracer.session import TraceOptions, Tracer
+
+REPO = Path(__file__).resolve().parents[2]
+ENOSYS_ACTION = SECCOMP_RET_ERRNO | errno.ENOSYS
+
+
+def test_exactly_the_selected_numbers_are_traced():
+    nrs = {0, 2, 56, 57, 257, 435}
+    prog = build_filter(nrs, pt.AUDIT_ARCH_X86_64)
+    for nr in range(0, 600):
+        want = SECCOMP_RET_TRACE if nr in nrs else SECCOMP_RET_ALLOW
+        assert run_filter(prog, nr, pt.AUDIT_ARCH_X86_64) == want, nr
+
+
+def test_foreign_abis_get_enosys():
+    prog = build_filter({0, 59}, pt.AUDIT_ARCH_X86_64)
+    assert run_filter(prog, 59, pt.AUDIT_ARCH_I386) == ENOSYS_ACTION
+    assert run_filter(prog, 0x40000000 | 59, pt.AUDIT_ARCH_X86_64) == ENOSYS_ACTION  # x32
+    arm = build_filter({221}, pt.AUDIT_ARCH_AARCH64)
+    assert run_filter(arm, 221, pt.AUDIT_ARCH_AARCH64) == SECCOMP_RET_TRACE
+    assert run_filter(arm, 221, pt.AUDIT_ARCH_ARM) == ENOSYS_ACTION
+    assert run_filter(arm, 0x40000000 | 5, pt.AUDIT_ARCH_AARCH64) == SECCOMP_RET_ALLOW  # no x32 on arm64
+
+
+def test_long_sets_keep_jumps_in_8_bits():
+    nrs = set(range(1000, 1600, 1))  # 600 numbers: three blocks
+    prog = build_filter(nrs, pt.AUDIT_ARCH_X86_64)
+    assert all(jt <= 255 and jf <= 255 for _, jt, jf, _ in prog)
+    for nr in (999, 1000, 1199, 1200, 1399, 1400, 1599, 1600):
+        want = SECCOMP_RET_TRACE if nr in nrs else SECCOMP_RET_ALLOW
+        assert run_filter(prog, nr, pt.AUDIT_ARCH_X86_64) == want, nr
+
+
+KERNEL_CHECK = r"""
+import ctypes, errno, os, sys
+sys.path.insert(0, sys.argv[1])
+from pdigpy.tracer.seccomp import build_filter, pack_filter, install_filter
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+GETPPID = int(sys.argv[2])
+# 400 numbers that do not exist, then getppid last: the jump to RET_TRACE crosses blocks
+install_filter(pack_filter(build_filter(list(range(5000, 5400)) + [GETPPID])))
+r = libc.syscall(GETPPID)
+e = ctypes.get_errno()
+print(r, errno.errorcode.get(e), os.getpid() > 0)
+"""
+
+
+def test_kernel_accepts_the_program_and_trace_without_tracer_is_enosys():
+    """A RET_TRACE filter with no tracer fails the syscall with ENOSYS (why the child waits to be seized)."""
+    getppid = {"x86_64": 110, "aarch64": 173}[pt.MACHINE]
+    p = subprocess.run(
+        [sys.executable, "-c", KERNEL_CHECK, str(REPO), str(getppid)], capture_output=True, timeout=30
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().split() == ["-1", "ENOSYS", "True"]
+
+
+def test_filter_syscalls_follow_the_event_types():
+    t = Tracer(None, TraceOptions(event_types=frozenset({"openat", "execve"})))
+    assert t.filter_syscalls() == ["execve", "openat"]
+    everything = Tracer(None, TraceOptions()).filter_syscalls()
+    assert {"openat", "execve", "clone3", "connect"} <= set(everything)
+
+
+def test_no_new_privs_only_when_required(run_traced):
+    """As root (CAP_SYS_ADMIN) the filter is installed without NO_NEW_PRIVS: setuid keeps working."""
+    r = run_traced(["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"])
+    assert r.rc == 0
+    fields = dict(line.split(":\t") for line in r.stdout.decode().splitlines())
+    assert fields["Seccomp"] == "2"  # filter mode: the filter is in place
+    assert fields["NoNewPrivs"] == "0"
+
+
+def test_no_new_privs_set_when_the_kernel_requires_it(run_traced):
+    """Without CAP_SYS_ADMIN the kernel refuses a filter unless NO_NEW_PRIVS is set; pdigpy sets it then."""
+    import shutil
+
+    assert shutil.which("setpriv"), "setpriv(1) is required"
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+    r = run_traced(["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"], prefix=drop)
+    assert r.rc == 0, r.stderr
+    fields = dict(line.split(":\t") for line in r.stdout.decode().splitlines())
+    assert fields == {"NoNewPrivs": "1", "Seccomp": "2"}

@@ -83,6 +83,8 @@ def producer_config(section: Section, settings: OutputSettings) -> dict[str, Any
         "partitioner": BALANCERS[section.choice("balancer", tuple(BALANCERS), "round_robin")],
         "message.timeout.ms": max(1, int(settings.output_timeout * 1000)),
         "socket.connection.setup.timeout.ms": max(1000, int(settings.output_timeout * 1000)),
+        # librdkafka backs off reconnects up to 10 s; alerts want a broker that came back used soon.
+        "reconnect.backoff.max.ms": 1000,
     }
     if section.str("clientid"):
         conf["client.id"] = section.str("clientid")

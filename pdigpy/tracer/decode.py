@@ -529,9 +529,7 @@ def execve_exit(tid, args, val, ret, mem):
     info = read_procinfo(tid)
     if info is None:
         return {"res": r, "filename": val}
-    out = lifecycle.execve_args(info, r if r is not None else 0, val)
-    out["filename"] = val  # present even when unreadable (None), unlike execveat
-    return out
+    return lifecycle.execve_args(info, r if r is not None else 0, val)
 
 
 def execveat_exit(tid, args, val, ret, mem):
@@ -539,7 +537,7 @@ def execveat_exit(tid, args, val, ret, mem):
     info = read_procinfo(tid)
     if info is None:
         return {"res": r}
-    return lifecycle.execve_args(info, r if r is not None else 0, None)
+    return lifecycle.execve_args(info, r if r is not None else 0, None, "execveat")
 
 
 def _clone_exit_with(flags_of: Callable[[tuple, Any], int]):

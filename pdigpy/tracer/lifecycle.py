@@ -34,12 +34,13 @@ def execve_flags(info: ProcInfo) -> int:
     return flags
 
 
-def execve_args(info: ProcInfo, res: int, filename: str | None) -> dict:
-    """execve (and, without ``filename``, execveat) parameters.
+def execve_args(info: ProcInfo, res: int, filename: str | None, event: str = "execve") -> dict:
+    """execve or execveat parameters.
 
     After a successful exec ``info`` describes the new image; after a failed
     one, the unchanged caller. ``filename`` is the path passed to execve (None
-    for execveat, whose schema has no such parameter).
+    if unknown). ``event`` is "execve" (the result ends with ``filename``) or
+    "execveat" (whose Falco schema has no ``filename``).
     """
     args = {
         "res": res,
@@ -73,7 +74,7 @@ def execve_args(info: ProcInfo, res: int, filename: str | None) -> dict:
         "pgid": info.pgid,
         "gid": info.egid,
     }
-    if filename is not None:
+    if event != "execveat":
         args["filename"] = filename
     return args
 

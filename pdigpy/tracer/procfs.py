@@ -23,7 +23,7 @@ Sources of each ProcInfo field:
 - cwd (readlink), loginuid (-1 when unset), cgroups ("ctl=/path" per
   controller; cgroup v2's single line expands to the controllers listed in
   /sys/fs/cgroup/cgroup.controllers, or "unified=/path" if unreadable)
-- fdlimit: soft RLIMIT_NOFILE via prlimit (one syscall, no parsing)
+- fdlimit: soft RLIMIT_NOFILE via prlimit (one syscall), else /proc/PID/limits
 - pidns_init_start_ts: start time of the pid namespace's init; for the host
   namespace that is pid 1; for a nested namespace the init is found once per
   namespace by scanning /proc and cached.
@@ -55,10 +55,10 @@ def _read(path: str, limit: int = 1 << 20) -> bytes | None:
         total = 0
         while total < limit:
             chunk = os.read(fd, 65536)
-            if not chunk:
-                break
             chunks.append(chunk)
             total += len(chunk)
+            if len(chunk) < 65536:  # /proc reads fill the buffer unless at the end: save a read
+                break
         return b"".join(chunks)
     except OSError:
         return None
@@ -87,7 +87,20 @@ def _cgroup_controllers() -> list[str]:
     return _controllers
 
 
+_cgroup_cache: dict[bytes, list[str]] = {}
+
+
 def parse_cgroups(data: bytes) -> list[str]:
+    """/proc/PID/cgroup -> ["ctl=/path", ...] (memoised: most processes share their cgroups)."""
+    cached = _cgroup_cache.get(data)
+    if cached is None:
+        if len(_cgroup_cache) > 256:
+            _cgroup_cache.clear()
+        cached = _cgroup_cache[data] = _parse_cgroups(data)
+    return list(cached)
+
+
+def _parse_cgroups(data: bytes) -> list[str]:
     out: list[str] = []
     for line in data.decode("utf-8", "surrogateescape").split("\n"):
         if not line:
@@ -113,7 +126,17 @@ def _split_nul(data: bytes | None) -> list[str]:
         return []
     if data.endswith(b"\0"):
         data = data[:-1]
-    return [os.fsdecode(x) for x in data.split(b"\0")]
+    return data.decode("utf-8", "surrogateescape").split("\0")  # = os.fsdecode per item, faster
+
+
+def _status_field(status: bytes, key: bytes) -> bytes:
+    """Value of one "Key:<tab>value" line of /proc/PID/status (b"" if absent)."""
+    i = status.find(key)
+    if i < 0:
+        return b""
+    i += len(key)
+    j = status.find(b"\n", i)
+    return status[i:j].strip() if j >= 0 else status[i:].strip()
 
 
 def _stat_fields(tid: int) -> list[bytes] | None:
@@ -179,6 +202,21 @@ def _exe_writable(path: str, st: os.stat_result, euid: int, egid: int, cap_eff: 
         return True
 
 
+def _fdlimit(pid: int) -> int:
+    """Soft RLIMIT_NOFILE: prlimit (one syscall); /proc/PID/limits when prlimit is refused
+    (another uid and no CAP_SYS_RESOURCE)."""
+    try:
+        return resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        pass
+    data = _read(f"/proc/{pid}/limits") or b""
+    for line in data.split(b"\n"):
+        if line.startswith(b"Max open files"):
+            soft = line[len(b"Max open files"):].split()[0]
+            return -1 if soft == b"unlimited" else int(soft)
+    return 0
+
+
 def read_procinfo(tid: int) -> ProcInfo | None:
     """ProcInfo of thread ``tid`` from /proc, or None if the thread is gone."""
     base = f"/proc/{tid}/"
@@ -186,35 +224,27 @@ def read_procinfo(tid: int) -> ProcInfo | None:
     if not status:
         return None
     info = ProcInfo(tid=tid, pid=tid, ptid=0)
-    nspid_depth = 1
-    for line in status.split(b"\n"):
-        key, _, value = line.partition(b":")
-        if key == b"Name":
-            info.comm = os.fsdecode(value.strip())
-        elif key == b"Tgid":
-            info.pid = int(value)
-        elif key == b"PPid":
-            info.ptid = int(value)
-        elif key == b"Uid":
-            ids = value.split()
-            info.uid, info.euid = int(ids[0]), int(ids[1])
-        elif key == b"Gid":
-            ids = value.split()
-            info.gid, info.egid = int(ids[0]), int(ids[1])
-        elif key == b"NStgid":
-            info.vpid = int(value.split()[-1])
-        elif key == b"NSpid":
-            ids = value.split()
-            nspid_depth = len(ids)
-            info.vtid = int(ids[-1])
-        elif key == b"NSpgid":
-            info.vpgid = int(value.split()[-1])
-        elif key == b"CapInh":
-            info.cap_inheritable = int(value, 16)
-        elif key == b"CapPrm":
-            info.cap_permitted = int(value, 16)
-        elif key == b"CapEff":
-            info.cap_effective = int(value, 16)
+    field = _status_field
+    info.comm = field(status, b"Name:").decode("utf-8", "surrogateescape")
+    info.pid = int(field(status, b"\nTgid:"))
+    info.ptid = int(field(status, b"\nPPid:"))
+    ids = field(status, b"\nUid:").split()
+    info.uid, info.euid = int(ids[0]), int(ids[1])
+    ids = field(status, b"\nGid:").split()
+    info.gid, info.egid = int(ids[0]), int(ids[1])
+    ns = field(status, b"\nNStgid:").split()
+    if ns:
+        info.vpid = int(ns[-1])
+    ns = field(status, b"\nNSpid:").split()
+    nspid_depth = len(ns) or 1
+    if ns:
+        info.vtid = int(ns[-1])
+    ns = field(status, b"\nNSpgid:").split()
+    if ns:
+        info.vpgid = int(ns[-1])
+    info.cap_inheritable = int(field(status, b"\nCapInh:") or b"0", 16)
+    info.cap_permitted = int(field(status, b"\nCapPrm:") or b"0", 16)
+    info.cap_effective = int(field(status, b"\nCapEff:") or b"0", 16)
     if b"\\" in info.comm.encode("utf-8", "surrogateescape"):
         # status escapes unusual characters in Name; comm has them raw
         comm = _read(base + "comm")
@@ -267,9 +297,6 @@ def read_procinfo(tid: int) -> ProcInfo | None:
     cgroup = _read(base + "cgroup")
     if cgroup:
         info.cgroups = parse_cgroups(cgroup)
-    try:
-        info.fdlimit = resource.prlimit(info.pid, resource.RLIMIT_NOFILE)[0]
-    except (OSError, ValueError):
-        info.fdlimit = 0
+    info.fdlimit = _fdlimit(info.pid)
     info.pidns_init_start_ts = _pidns_init_start(tid, nspid_depth)
     return info

@@ -89,13 +89,15 @@ def test_no_new_privs_only_when_required(run_traced):
     assert fields["NoNewPrivs"] == "0"
 
 
-def test_no_new_privs_set_when_the_kernel_requires_it(run_traced):
+def test_no_new_privs_set_when_the_kernel_requires_it():
     """Without CAP_SYS_ADMIN the kernel refuses a filter unless NO_NEW_PRIVS is set; pdigpy sets it then."""
     import shutil
 
     assert shutil.which("setpriv"), "setpriv(1) is required"
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
-    r = run_traced(["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"], prefix=drop)
-    assert r.rc == 0, r.stderr
-    fields = dict(line.split(":\t") for line in r.stdout.decode().splitlines())
+    runner = str(REPO / "tests" / "helpers" / "run_tracer.py")
+    app = ["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status"]
+    p = subprocess.run(drop + [sys.executable, runner, "--"] + app, capture_output=True, timeout=60, cwd="/")
+    assert p.returncode == 0, p.stderr
+    fields = dict(line.split(":\t") for line in p.stdout.decode().splitlines())
     assert fields == {"NoNewPrivs": "1", "Seccomp": "2"}

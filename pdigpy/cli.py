@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Falco-compatible threat detection for one program, from userspace, with ptrace and seccomp.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     _add_common(p)
     p.add_argument("-V", "--validate", dest="validate", action="extend", nargs="+", metavar="FILE",
@@ -109,6 +110,7 @@ def build_replay_parser() -> argparse.ArgumentParser:
         prog="pdigpy replay",
         usage="pdigpy replay CAPTURE [options]",
         description="Read a capture written with --events back through a fresh state and the same rules and outputs.",
+        allow_abbrev=False,
     )
     p.add_argument("capture", metavar="CAPTURE", help="capture file written by pdigpy --events")
     _add_common(p)
@@ -177,7 +179,11 @@ def _main(argv: list[str]) -> int:
 
     before, command = split_command(argv)
     parser = build_parser()
-    args = parser.parse_args(before)
+    args, extra = parser.parse_known_args(before)
+    if extra:
+        if any(word.startswith("-") for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.error(f"put the command to trace after --, e.g. pdigpy [options] -- {' '.join(extra)}")
     args.command = command
     if args.version:
         from pdigpy import __version__

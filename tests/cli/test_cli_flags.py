@@ -51,6 +51,7 @@ def test_parser_accepts_the_documented_form():
         ([], ["nothing to trace", "pdigpy -- ./myapp"]),
         (["--bogus", "--", "true"], ["unrecognized arguments: --bogus"]),
         (["--"], ["nothing after --"]),
+        (["./myapp", "arg"], ["put the command to trace after --", "pdigpy [options] -- ./myapp arg"]),
         (["-p", "abc"], ["-p", "process id"]),
         (["-p", "1", "--", "true"], ["either -p PID or -- COMMAND"]),
         (["--follow", "--", "true"], ["--follow goes with -p"]),

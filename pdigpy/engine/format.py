@@ -158,6 +158,11 @@ def alert_to_json(
         obj["message"] = valid_utf8(alert.output)
     if include_output_fields:
         fields = {k: _json_clean(v) for k, v in alert.output_fields.items()}
+        if time_format_iso_8601 and "evt.time.iso8601" not in fields and fields.get("evt.time") == alert.time_ns:
+            # Alert.output_fields always carries the default prefix field "evt.time"; in ISO mode
+            # Falco's prefix field is evt.time.iso8601 instead. (A rule output that itself uses
+            # %evt.time in ISO mode loses that key: an accepted inexactness.)
+            del fields["evt.time"]
         fields.setdefault(prefix_time_key(time_format_iso_8601), alert.time_ns)
         obj["output_fields"] = fields
     if include_tags:
@@ -456,6 +461,8 @@ class _TemplateParser:
             if i < len(s) and s[i] == ")":
                 i += 1
                 break
+            if i >= len(s):
+                raise FormatError(f"unterminated transformer {tname}( in output")
             raise FormatError(f"expected ',' or ')' in transformer {tname}( in output")
         fn = _transformer_fn(tname)
         if len(values) == 1:

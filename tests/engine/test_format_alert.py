@@ -151,3 +151,14 @@ def test_text_line_uses_local_time():
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+def test_iso_mode_replaces_the_engines_evt_time_prefix_field():
+    """The engine always puts evt.time in output_fields; ISO mode shows evt.time.iso8601 instead."""
+    alert = Alert(
+        time_ns=1470327477881781397, rule="open_from_cat", priority=Priority.WARNING,
+        output="An open was seen (command=cat /dev/null)",
+        output_fields={"proc.cmdline": "cat /dev/null", "evt.time": 1470327477881781397},
+        tags=["filesystem", "process", "testing"], hostname="test-falco-hostname",
+    )
+    assert alert_to_json(alert, time_format_iso_8601=True) == REGRESSION_JSON

@@ -1,0 +1,123 @@
+"""Fuzzing the loader: random and mutated rules files always end in a LoadResult, never a traceback.
+
+Mutations start from windows of the real upstream file (delete, duplicate, swap and truncate
+lines, insert junk, re-indent); random documents are built from YAML-ish building blocks.
+Each example is also evaluated once, so a half-loaded ruleset must still be usable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pdigpy.engine.errors import ERROR_CODES, WARNING_CODES, LoadResult
+from pdigpy.events.model import Event
+from test_loader_support import UPSTREAM, make_engine
+
+LINES = UPSTREAM[0].read_text().splitlines()
+JUNK = ["- ", "  - ", ":", "  condition: (", "  output: %", "  priority: bogus", "- rule:", "- macro: m", "  items: [",
+        "]", "{", "&a [*a]", "  exceptions:", "    - name: e", "      values: [[a, [b]]]", "  override:", "    x: y",
+        "- list: l", "  items: [a, b]", "- required_engine_version: x", "\t", "\x00", "  append: true", "...", "---",
+        "  condition: evt.type = open and not (", "  condition: m and n", "'", '"', "  enabled: maybe", "- [", "#"]
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def check_loads(text: str) -> LoadResult:
+    engine = make_engine()
+    started = time.monotonic()
+    res = engine.load_text(text, "fuzz.yaml")
+    assert time.monotonic() - started < 20  # no hang
+    assert isinstance(res, LoadResult)
+    for m in res.errors:
+        assert m.code in ERROR_CODES and m.message and m.line >= 0 and m.column >= 0
+    for m in res.warnings:
+        assert m.code in WARNING_CODES
+    res.report_text(), res.report_json(), res.log_text()
+    if res.errors:
+        assert not res.ok
+    evt = Event(num=1, ts=1, tid=os.getpid(), pid=os.getpid(), type="openat", res=3,
+                args={"fd": 3, "dirfd": -100, "name": "/etc/shadow", "flags": 1, "mode": 0, "dev": 0, "ino": 0})
+    engine.evaluate(evt)  # no state attached: rules may fail, the engine must not
+    engine.event_types()
+    return res
+
+
+@st.composite
+def mutated_upstream(draw) -> str:
+    start = draw(st.integers(0, len(LINES) - 1))
+    lines = LINES[start:start + draw(st.integers(5, 120))]
+    for _ in range(draw(st.integers(1, 6))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "dup", "swap", "junk", "indent", "truncate", "cut"]))
+        if op == "delete":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "junk":
+            lines.insert(i, draw(st.sampled_from(JUNK)))
+        elif op == "indent":
+            lines[i] = draw(st.sampled_from(["", " ", "    ", "\t"])) + lines[i].lstrip()
+        elif op == "truncate":
+            lines[i] = lines[i][: draw(st.integers(0, max(0, len(lines[i]))))]
+        else:
+            lines = lines[:i]
+    return "\n".join(lines) + "\n"
+
+
+@SETTINGS
+@given(mutated_upstream())
+def test_mutated_upstream_never_raises(text):
+    check_loads(text)
+
+
+scalar = st.one_of(st.text(max_size=12), st.sampled_from(["evt.type = open", "proc.name in (l)", "INFO", "true",
+                                                          "append", "replace", "%proc.name", "l", "m", "r", ""]),
+                   st.integers(-5, 100), st.booleans(), st.none())
+value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                     st.dictionaries(st.sampled_from(
+                                                         ["name", "fields", "comps", "values", "items", "condition"]),
+                                                         inner, max_size=4)), max_leaves=12)
+KEYS = ["rule", "macro", "list", "items", "condition", "output", "desc", "priority", "enabled", "tags", "exceptions",
+        "append", "override", "source", "required_engine_version", "required_plugin_versions", "warn_evttypes"]
+item = st.dictionaries(st.sampled_from(KEYS), value, min_size=1, max_size=6)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(item, scalar), max_size=8))
+def test_random_documents_never_raise(items):
+    import yaml
+
+    check_loads(yaml.safe_dump(items, sort_keys=False))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.text(max_size=300))
+def test_random_text_never_raises(text):
+    check_loads(text)
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash():
+    res = check_loads("- " + "[" * 100000)
+    assert res.errors[0].code == "LOAD_ERR_YAML_PARSE"
+
+
+def test_deeply_nested_condition_is_an_error_not_a_crash():
+    cond = "(" * 3000 + "evt.type = open" + ")" * 3000
+    res = check_loads(f"- macro: m\n  condition: {cond}\n")
+    assert res.errors[0].code == "LOAD_ERR_COMPILE_CONDITION"
+
+
+def test_recursive_yaml_alias_is_handled():
+    res = check_loads("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n"
+                      "  exceptions:\n    - name: e\n      fields: [proc.name]\n      values: &v [*v]\n")
+    assert not res.ok

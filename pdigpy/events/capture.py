@@ -81,6 +81,30 @@ def _meta_default(value: Any) -> Any:
     return encoded
 
 
+def _make_encoder() -> Any:
+    """A reusable ASCII JSON encoder; the C one built once, not per call."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+    except ImportError:  # pragma: no cover - CPython always has it
+        c_make_encoder = None
+    if c_make_encoder is None:  # pragma: no cover
+        return json.JSONEncoder(ensure_ascii=True, check_circular=False,
+                                separators=(",", ":")).encode
+
+    def unsupported(value: Any) -> Any:
+        return _encode_value(value) if _encode_value(value) is not value else repr(value)
+
+    make = c_make_encoder(None, unsupported, encode_basestring_ascii, None, ":", ",",
+                          False, False, True)
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            return encode_basestring_ascii(value)
+        return "".join(make(value, 0))
+
+    return encode
+
+
 class CaptureWriter:
     """Writes a capture; ``write_event`` is on the hot path of ``--events FILE``."""
 
@@ -102,9 +126,8 @@ class CaptureWriter:
                 self._fh = stream  # type: ignore[assignment]
             else:
                 self._fh = io.TextIOWrapper(stream, encoding="ascii", newline="\n")  # type: ignore[arg-type]
-        # One reusable C-accelerated encoder: no per-call option parsing.
-        self._encode = json.JSONEncoder(ensure_ascii=True, check_circular=False,
-                                        separators=(",", ":")).encode
+        self._encode = _make_encoder()
+        self._type_json: dict[str, str] = {}
         self._write = self._fh.write
         self.events = 0
         self.snapshots = 0
@@ -150,8 +173,10 @@ class CaptureWriter:
         self.snapshots += 1
 
     def write_event(self, evt: Event) -> None:
-        # Hot path: fixed keys, no dataclass reflection; only values that are
-        # not int/str/None go through the tag encoder.
+        # Hot path (one call per event with --events): fixed keys written with
+        # an f-string, one cached C encoder for the args, no dataclass
+        # reflection; only arg values that are not int/str/None go through
+        # the tag encoder.
         args = evt.args
         for value in args.values():
             kind = type(value)
@@ -159,10 +184,20 @@ class CaptureWriter:
                 args = {k: (v if type(v) is int or type(v) is str or v is None
                             else _encode_value(v)) for k, v in args.items()}
                 break
-        self._write(self._encode({
-            "kind": "event", "num": evt.num, "ts": evt.ts, "tid": evt.tid, "pid": evt.pid,
-            "type": evt.type, "res": evt.res, "cpu": evt.cpu, "args": args,
-        }) + "\n")
+        num, ts, tid, pid, res, cpu = evt.num, evt.ts, evt.tid, evt.pid, evt.res, evt.cpu
+        type_json = self._type_json.get(evt.type)
+        if type_json is None:
+            type_json = self._type_json[evt.type] = self._encode(str(evt.type))
+        if (type(num) is int and type(ts) is int and type(tid) is int and type(pid) is int
+                and type(cpu) is int and (res is None or type(res) is int)):
+            self._write(f'{{"kind":"event","num":{num},"ts":{ts},"tid":{tid},"pid":{pid},'
+                        f'"type":{type_json},"res":{"null" if res is None else res},'
+                        f'"cpu":{cpu},"args":{self._encode(args)}}}\n')
+        else:  # odd field types (never from the tracer): let json validate them
+            self._write(self._encode({
+                "kind": "event", "num": num, "ts": ts, "tid": tid, "pid": pid,
+                "type": evt.type, "res": res, "cpu": cpu, "args": args,
+            }) + "\n")
         self.events += 1
 
     def flush(self) -> None:

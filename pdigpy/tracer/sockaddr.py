@@ -220,4 +220,17 @@ def make_tuple(l4proto: str, src: SockAddr | None, dst: SockAddr | None) -> Sock
         return None
     src = src or SockAddr(family, "0.0.0.0" if family == "ipv4" else "::", 0)
     dst = dst or SockAddr(family, "0.0.0.0" if family == "ipv4" else "::", 0)
+    if family == "ipv6":
+        sip, dip = _unmapped(src.ip), _unmapped(dst.ip)
+        if sip is not None and dip is not None:  # IPv4 over a dual-stack socket: Falco reports ipv4
+            return SockTuple("ipv4", l4proto, sip, src.port, dip, dst.port)
     return SockTuple(family, l4proto, src.ip, src.port, dst.ip, dst.port)
+
+
+def _unmapped(ip: str) -> str | None:
+    """"::ffff:1.2.3.4" -> "1.2.3.4"; "::" -> "0.0.0.0"; None for a real IPv6 address."""
+    if ip.startswith("::ffff:") and "." in ip:
+        return ip[7:]
+    if ip == "::":
+        return "0.0.0.0"
+    return None

@@ -144,3 +144,35 @@ def test_parse_sockaddr_forms():
     assert parse_sockaddr(struct.pack("=H", socket.AF_UNIX) + b"/run/x.sock\0junk") == SockAddr("unix", path="/run/x.sock")
     assert parse_sockaddr(struct.pack("=H", socket.AF_UNIX) + b"\0abstract") == SockAddr("unix", path="@abstract")
     assert parse_sockaddr(b"") is None
+
+
+def test_tuples_of_ipv4_mapped_ipv6_are_ipv4():
+    from pdigpy.tracer.sockaddr import make_tuple
+
+    t = make_tuple("tcp", SockAddr("ipv6", "::ffff:127.0.0.1", 5000), SockAddr("ipv6", "::ffff:10.0.0.1", 80))
+    assert t == SockTuple("ipv4", "tcp", "127.0.0.1", 5000, "10.0.0.1", 80)
+    t6 = make_tuple("tcp", SockAddr("ipv6", "::1", 5000), SockAddr("ipv6", "::1", 80))
+    assert t6 == SockTuple("ipv6", "tcp", "::1", 5000, "::1", 80)
+    assert make_tuple("udp", None, SockAddr("ipv4", "8.8.8.8", 53)) == SockTuple(
+        "ipv4", "udp", "0.0.0.0", 0, "8.8.8.8", 53)
+    assert make_tuple("", None, None) is None
+
+
+def test_ipv6_and_dual_stack_connects(tmp_path):
+    import sys
+
+    code = (
+        "import socket, sys\n"
+        "srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
+        "srv.bind(('::', 0)); srv.listen(); port = srv.getsockname()[1]\n"
+        "a = socket.socket(socket.AF_INET6); a.connect(('::1', port))\n"
+        "b = socket.socket(socket.AF_INET6); b.connect(('::ffff:127.0.0.1', port))\n"
+        "sys.stdout.write(f'{port} {a.getsockname()[1]} {b.getsockname()[1]}')\n"
+    )
+    r = trace([sys.executable, "-c", code], "connect", tmp_path)
+    assert r.rc == 0, r.stderr
+    port, aport, bport = map(int, r.stdout.split())
+    c6, c4 = [e for e in r.of_type("connect") if e.res == 0]
+    assert c6.args["tuple"] == SockTuple("ipv6", "tcp", "::1", aport, "::1", port)
+    assert c4.args["tuple"] == SockTuple("ipv4", "tcp", "127.0.0.1", bport, "127.0.0.1", port)
+    assert c4.args["addr"] == SockAddr("ipv6", "::ffff:127.0.0.1", port)

@@ -142,3 +142,16 @@ def test_result_missing_when_no_exit_stop(chain):
     assert get(reg, "evt.res", e) is None
     assert get(reg, "evt.rawres", e) is None
     assert get(reg, "evt.failed", e) is None
+
+
+def test_memoised_flag_rendering_tracks_the_value(chain):
+    reg = FieldRegistry(state=chain.state)
+    bf = reg.bind("evt.arg.flags")
+    args = {"fd": 3, "dirfd": AT_FDCWD, "name": "/tmp/x", "mode": 0}
+    assert bf.extract(chain.event("openat", res=3, args={**args, "flags": O_RDONLY})) == "O_RDONLY"
+    assert bf.extract(chain.event("openat", res=4, args={**args, "fd": 4, "flags": O_RDWR}, num=2)) == "O_RDWR"
+    assert bf.extract(chain.event("openat", res=5, args={**args, "fd": 5, "flags": O_RDONLY}, num=3)) == "O_RDONLY"
+    # a path parameter is never memoised: it depends on the thread's cwd
+    name = reg.bind("evt.arg.name")
+    assert name.extract(chain.event("openat", res=6, args={**args, "fd": 6, "name": "rel", "flags": 1}, num=4)) \
+        == chain.cwd + "/rel"

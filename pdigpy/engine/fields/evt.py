@@ -294,6 +294,23 @@ def _fallback_render(e: Event, name: str) -> str | None:
     return str(v)
 
 
+_MISS = object()
+# Parameter types whose rendered form depends on the value only (no fd, pid or user lookup).
+_PURE_PTYPES = frozenset({"FLAGS8", "FLAGS16", "FLAGS32", "ENUMFLAGS8", "ENUMFLAGS16", "ENUMFLAGS32", "MODE",
+                          "ERRNO", "SIGTYPE", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                          "INT64"})
+
+
+def _pure_event_types(name: str) -> frozenset[str]:
+    """Event types whose parameter ``name`` has a pure type (see _PURE_PTYPES)."""
+    try:
+        from pdigpy.events.schema import EVENT_SCHEMA
+    except ImportError:
+        return frozenset()
+    return frozenset(t for t, params in EVENT_SCHEMA.items()
+                     for p in params if p.name == name and p.ptype in _PURE_PTYPES)
+
+
 def _f_arg(reg, info, arg):
     if arg is None:
         raise FieldError("filter_check called with field evt.arg which requires an argument")
@@ -325,9 +342,25 @@ def _f_arg(reg, info, arg):
         render_arg = render.render_arg
         fd_r, pid_r, uid_r, gid_r = res["fd_resolver"], res["pid_resolver"], res["uid_resolver"], res["gid_resolver"]
 
+        pure = _pure_event_types(name)
+        cache: dict[tuple[str, Any], str | None] = {}
+
         def extract(e: Event) -> str | None:
-            if name not in e.args:
+            args = e.args
+            if name not in args:
                 return None
+            etype = e.type
+            value = args[name]
+            if etype in pure and value.__class__ is int:
+                # Flags, modes, errnos and numbers render from the value alone: memoised.
+                key = (etype, value)
+                hit = cache.get(key, _MISS)
+                if hit is not _MISS:
+                    return hit
+                out = render_arg(e, name, fd_r, pid_resolver=pid_r, uid_resolver=uid_r, gid_resolver=gid_r)
+                if len(cache) < 4096:
+                    cache[key] = out
+                return out
             return render_arg(e, name, fd_r, pid_resolver=pid_r, uid_resolver=uid_r, gid_resolver=gid_r)
     else:
 

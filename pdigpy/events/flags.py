@@ -429,7 +429,26 @@ QUOTACTL_CMDS = (
 )
 QUOTACTL_TYPES = (("USRQUOTA", 1), ("GRPQUOTA", 2))
 
+# bpf(2) commands: PPM_BPF_* equal Linux's numbering (BPF_PROG_LOAD = 5).
+BPF_COMMANDS = tuple(
+    (name, i)
+    for i, name in enumerate(
+        (
+            "BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
+            "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD", "BPF_OBJ_PIN", "BPF_OBJ_GET", "BPF_PROG_ATTACH",
+            "BPF_PROG_DETACH", "BPF_PROG_TEST_RUN", "BPF_PROG_GET_NEXT_ID", "BPF_MAP_GET_NEXT_ID",
+            "BPF_PROG_GET_FD_BY_ID", "BPF_MAP_GET_FD_BY_ID", "BPF_OBJ_GET_INFO_BY_FD", "BPF_PROG_QUERY",
+            "BPF_RAW_TRACEPOINT_OPEN", "BPF_BTF_LOAD", "BPF_BTF_GET_FD_BY_ID", "BPF_TASK_FD_QUERY",
+            "BPF_MAP_LOOKUP_AND_DELETE_ELEM", "BPF_MAP_FREEZE", "BPF_BTF_GET_NEXT_ID", "BPF_MAP_LOOKUP_BATCH",
+            "BPF_MAP_LOOKUP_AND_DELETE_BATCH", "BPF_MAP_UPDATE_BATCH", "BPF_MAP_DELETE_BATCH",
+            "BPF_LINK_CREATE", "BPF_LINK_UPDATE", "BPF_LINK_GET_FD_BY_ID", "BPF_LINK_GET_NEXT_ID",
+            "BPF_ENABLE_STATS", "BPF_ITER_CREATE", "BPF_LINK_DETACH", "BPF_PROG_BIND_MAP",
+        )
+    )
+)
+
 FLAG_SETS: dict[str, tuple[tuple[str, int], ...]] = {
+    "bpf_commands": BPF_COMMANDS,
     "file_flags": FILE_FLAGS,
     "execve_flags": EXECVE_FLAGS,
     "execveat_flags": EXECVEAT_FLAGS,
@@ -462,7 +481,9 @@ FLAG_SETS: dict[str, tuple[tuple[str, int], ...]] = {
     "quotactl_types": QUOTACTL_TYPES,
 }
 
-ENUM_SETS = frozenset({"socket_families", "ptrace_requests", "fcntl_commands", "shutdown_how", "prctl_options"})
+ENUM_SETS = frozenset(
+    {"socket_families", "ptrace_requests", "fcntl_commands", "shutdown_how", "prctl_options", "bpf_commands"}
+)
 
 
 def render_flags(setname: str, value: int) -> str:

@@ -201,7 +201,7 @@ EVENT_SCHEMA: dict[str, tuple[ParamSpec, ...]] = {
     "delete_module": _p("res:ERRNO name:CHARBUF flags:FLAGS32/delete_module_flags"),
     "kexec_load": _p("res:ERRNO"),  # generic event
     "kexec_file_load": _p("res:ERRNO fd:FD"),  # generic event
-    "bpf": _p("fd:FD cmd:INT32"),
+    "bpf": _p("fd:FD cmd:ENUMFLAGS32/bpf_commands"),
     # memory
     "mprotect": _p("res:ERRNO addr:UINT64@hex length:UINT64 prot:FLAGS32/prot_flags"),
     "mmap": _p(

@@ -62,3 +62,9 @@ def test_cap_names():
     assert cap_names(0) == ""
     assert cap_names(1 << 0 | 1 << 21) == "CAP_CHOWN CAP_SYS_ADMIN"
     assert cap_names((1 << 41) - 1).split()[-1] == "CAP_CHECKPOINT_RESTORE"
+
+
+def test_bpf_commands_render_like_the_incubating_rule_expects():
+    # "BPF Program Not Profiled": evt.arg.cmd=5 or evt.arg.cmd=BPF_PROG_LOAD
+    assert render_flags("bpf_commands", 5) == "BPF_PROG_LOAD"
+    assert render_flags("bpf_commands", 0) == "BPF_MAP_CREATE"

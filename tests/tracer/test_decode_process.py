@@ -28,6 +28,9 @@ int main(int argc, char **argv) {
     long m = syscall(SYS_memfd_create, "t2memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     syscall(SYS_unshare, CLONE_NEWUTS);
     syscall(SYS_mprotect, 0, 0, PROT_READ | PROT_EXEC);
+    syscall(SYS_bpf, 5, 0, 0);                           /* BPF_PROG_LOAD without attributes: fails */
+    syscall(SYS_setns, -1, CLONE_NEWNET);                /* bad fd: fails */
+    syscall(SYS_seccomp, 99, 0, 0);                      /* unknown operation: EINVAL */
     char *args[] = {"t2-no-such", "x", NULL};
     char *env[] = {"T2_MARK=1", NULL};
     syscall(SYS_execve, "/nonexistent-t2/prog", args, env);  /* fails with ENOENT */
@@ -38,7 +41,7 @@ int main(int argc, char **argv) {
 }
 """
 
-TYPES = "ptrace,kill,setuid,setresgid,prctl,memfd_create,unshare,mprotect,execve,clone,clone3,fork,vfork,procexit"
+TYPES = "bpf,setns,seccomp,ptrace,kill,setuid,setresgid,prctl,memfd_create,unshare,mprotect,execve,clone,clone3,fork,vfork,procexit"
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +125,13 @@ def test_clone_family_events_from_threads_and_forks(tmp_path):
     child = forks[0].res
     exits = [e for e in r.of_type("procexit") if e.tid == child]
     assert exits and exits[0].args["ret"] == 7 and exits[0].args["sig"] == 0
+
+
+def test_bpf_setns_seccomp_attempts(run):
+    b = run.of_type("bpf")[0]
+    assert b.res < 0 and b.args["fd"] == b.res and b.args["cmd"] == 5
+    assert F.render_flags("bpf_commands", b.args["cmd"]) == "BPF_PROG_LOAD"
+    ns = run.of_type("setns")[0]
+    assert ns.res == -9 and ns.args["fd"] == -1 and ns.args["nstype"] == F.CL_CLONE_NEWNET
+    sc = run.of_type("seccomp")[0]
+    assert sc.res == -22 and sc.args["op"] == 99

@@ -182,7 +182,8 @@ class FormatError(FieldError):
 _FIELD_LEX = re.compile(r"[A-Za-z0-9_.\-]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WIDTH = re.compile(r"[0-9]+")
-TRANSFORMER_NAMES = frozenset({"tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt", "val"})
+# Lexing only; the table itself is pdigpy.engine.transformers.TRANSFORMERS (imported when used).
+TRANSFORMER_NAMES = frozenset({"tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt"})
 DEPRECATED_EMPTY = "container.info"  # replaced by the empty string (Falco >= 0.41)
 
 
@@ -276,51 +277,14 @@ def _scalar_json(v: Any, base64: bool) -> Any:
     return str(v)
 
 
-def _local_transformer(name: str) -> Callable[..., Any]:
-    """Single-value transformers, used when pdigpy.engine.transformers is not available."""
-    import base64 as b64mod
-    import binascii
+def _transformer_fn(name: str, arg: str | None) -> Callable[..., Any]:
+    """The transformer ``name`` (pdigpy.engine.transformers), bound to its optional [arg]."""
+    from pdigpy.engine import transformers
 
-    def b64(v: Any) -> Any:
-        raw = v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v
-        try:
-            out = b64mod.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return out.decode("utf-8", "surrogateescape") if isinstance(v, str) else out
-
-    def basename(v: Any) -> Any:
-        return v[v.rfind("/") + 1:] if isinstance(v, str) else v
-
-    def length(v: Any) -> Any:
-        if isinstance(v, str):
-            return len(v.split("\0", 1)[0].encode("utf-8", "surrogateescape"))
-        return len(v)
-
-    table: dict[str, Callable[..., Any]] = {
-        "tolower": lambda v: v.lower() if isinstance(v, str) and v.isascii() else
-        (v if not isinstance(v, str) else "".join(c.lower() if c.isascii() else c for c in v)),
-        "toupper": lambda v: v.upper() if isinstance(v, str) and v.isascii() else
-        (v if not isinstance(v, str) else "".join(c.upper() if c.isascii() else c for c in v)),
-        "b64": b64,
-        "basename": basename,
-        "len": length,
-    }
-    fn = table.get(name)
-    if fn is None:
+    if name not in transformers.TRANSFORMERS:
         raise FormatError(f"unknown transformer '{name}' in output")
-    return lambda *vals: None if any(x is None for x in vals) else fn(*vals)
-
-
-def _transformer_fn(name: str) -> Callable[..., Any]:
-    try:
-        from pdigpy.engine import transformers  # E1's module; preferred when present
-    except ImportError:
-        return _local_transformer(name)
-    apply = getattr(transformers, "apply", None)
-    if apply is None:
-        return _local_transformer(name)
-    return lambda *vals: apply(name, *vals)
+    apply = transformers.apply
+    return lambda *vals: apply(name, *vals, arg=arg)
 
 
 class _TemplateParser:
@@ -423,6 +387,7 @@ class _TemplateParser:
         i = m.end() + 1  # past "("
         values: list[Callable[[Event], Any]] = []
         fields: list[tuple[str, Callable[[Event], Any]]] = []
+        targ: str | None = None
         while True:
             while i < len(s) and s[i] == " ":
                 i += 1
@@ -447,7 +412,7 @@ class _TemplateParser:
                     bf, name, arg, end = self._bind_longest(i, name, arg, end)
                     from pdigpy.engine.fields.base import NO_TRANSFORMER
 
-                    if NO_TRANSFORMER in bf.info.flags and tname != "val":
+                    if NO_TRANSFORMER in bf.info.flags:
                         raise FormatError(f"field '{name}' does not support transformers")
                     values.append(bf.extract)
                     key = _field_key(name, arg)
@@ -460,11 +425,17 @@ class _TemplateParser:
                 continue
             if i < len(s) and s[i] == ")":
                 i += 1
+                if i < len(s) and s[i] == "[":  # getopt(...)[c]
+                    close = s.find("]", i + 1)
+                    if close < 0:
+                        raise FormatError(f"unterminated argument after transformer {tname}( in output")
+                    targ = s[i + 1 : close]
+                    i = close + 1
                 break
             if i >= len(s):
                 raise FormatError(f"unterminated transformer {tname}( in output")
             raise FormatError(f"expected ',' or ')' in transformer {tname}( in output")
-        fn = _transformer_fn(tname)
+        fn = _transformer_fn(tname, targ)
         if len(values) == 1:
             only = values[0]
             value = lambda e: fn(only(e))  # noqa: E731

@@ -149,3 +149,18 @@ def test_bad_arguments():
         reg.bind("proc.namex", None)
     with pytest.raises(FieldError):
         reg.bind("proc.name", "1")
+
+
+def test_thread_of_a_process_reads_level_0_from_the_main_thread(chain):
+    """A clone(CLONE_THREAD) child renamed with prctl: proc.name is the thread's, aname[0] the process's."""
+    reg = FieldRegistry(state=chain.state)
+    main = chain.state.get_thread(chain.sleep_pid)
+    from pdigpy.state.records import ThreadInfo
+
+    worker = ThreadInfo(tid=chain.sleep_pid + 100000, pid=main.pid, ptid=main.ptid, comm="worker-1",
+                        proc=main.proc, fds=main.fds, parent=main.parent)
+    e = Event(num=1, ts=1, tid=worker.tid, pid=worker.pid, type="getpid", res=1, thread=worker)
+    assert x(reg, "proc.name", None, e) == "worker-1"
+    assert x(reg, "proc.aname", "0", e) == "sleep"
+    assert x(reg, "proc.aname", "1", e) == "sh"
+    assert x(reg, "thread.ismain", None, e) is False

@@ -233,3 +233,12 @@ def test_render_without_state():
     e = Event(num=1, ts=1, tid=1, pid=1, type="close", res=0, args={"res": 0, "fd": 3})
     text, fields = OutputFormatter("%evt.type %evt.arg.fd %proc.name", FieldRegistry()).render(e)
     assert text == "close 3 <NA>"
+
+
+def test_multi_argument_transformers(chain):
+    reg = FieldRegistry(state=chain.state)
+    e = open_shadow(chain)
+    text, fields = OutputFormatter('%concat(proc.name, "-", proc.pname) %len(fd.name) '
+                                   '%toupper(basename(fd.name))', reg).render(e)
+    assert text == "sleep-sh 11 SHADOW"
+    assert fields == {"proc.name": "sleep", "proc.pname": "sh", "fd.name": "/etc/shadow"}

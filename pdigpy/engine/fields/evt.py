@@ -10,7 +10,7 @@ import errno as _errno
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from pdigpy.engine.fields.base import DEPRECATED, FieldError, FieldInfo
+from pdigpy.engine.fields.base import DEPRECATED, NO_RHS, NO_TRANSFORMER, FieldError, FieldInfo
 from pdigpy.engine.fields.registry import FieldDef, make
 
 if TYPE_CHECKING:
@@ -460,7 +460,7 @@ FIELDS = [
     FieldDef(_info("evt.arg", "string", "One parameter by name (evt.arg.NAME) or index (evt.arg[N]), resolved.",
                    arg="required", arg_kind="key"), _f_arg, dotted=True),
     FieldDef(_info("evt.rawarg", "string", "One parameter by name, raw and typed.", arg="required",
-                   arg_kind="key", flags=frozenset({"no_transformer", "no_rhs"})), _f_rawarg, dotted=True),
+                   arg_kind="key", flags=frozenset({NO_TRANSFORMER, NO_RHS})), _f_rawarg, dotted=True),
     FieldDef(_info("evt.res", "string", "SUCCESS, or the errno name of a failed call."), _f_res),
     FieldDef(_info("evt.rawres", "int", "Return value of the call."), _simple(_res_of)),
     FieldDef(_info("evt.failed", "bool", "true if the call failed."), _f_failed),

@@ -194,10 +194,16 @@ def _ancestor_field(key: str):
         level = _level(arg, info.name)
 
         if level == 0:
+            # Falco reads level 0 from the process's main thread (a thread's comm can differ).
+            main_of = getattr(reg.state, "get_process", None)
 
             def extract0(e: Event) -> Any:
                 t = e.thread
-                return None if t is None else get(t)
+                if t is None:
+                    return None
+                if main_of is not None and t.tid != t.pid:
+                    t = main_of(t.pid) or t
+                return get(t)
 
             return make(info, arg, extract0)
 

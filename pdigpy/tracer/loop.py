@@ -159,11 +159,11 @@ class TraceLoop:
         # bound to a local, dict lookups by tid, no allocation per stop beyond
         # the event itself.
         status = ctypes.c_int(0)
-        status_addr = ctypes.addressof(status)
+        status_addr = ctypes.byref(status)
         info_buf = ctypes.create_string_buffer(_pt.SYSCALL_INFO_SIZE)
-        info_addr = ctypes.addressof(info_buf)
-        ptrace = _pt.ptrace
-        waitpid = _pt.waitpid
+        info_addr = ctypes.c_void_p(ctypes.addressof(info_buf))
+        ptrace = _pt.ptrace_fast
+        waitpid = _pt.waitpid_fast
         get_errno = _pt.errno
         unpack_entry = _pt.SYSCALL_INFO_ENTRY_FMT.unpack_from
         unpack_exit = _pt.SYSCALL_INFO_EXIT_FMT.unpack_from

@@ -17,20 +17,27 @@ from pdigpy.tracer import ptrace as _pt
 PAGE_SIZE = mmap.PAGESIZE
 _BUF_SIZE = 64 * 1024
 _MAX_IOV = _BUF_SIZE // PAGE_SIZE + 1
+_FIRST_CHUNK = 256
 
 
 class ProcessMemory:
     """:class:`pdigpy.tracer.syscalls.spec.MemReader` over process_vm_readv."""
 
-    __slots__ = ("_buf", "_buf_addr", "_local", "_remote", "_remote_addr", "_local_addr", "reads", "failures")
+    __slots__ = (
+        "_buf", "_view", "_buf_addr", "_local", "_remote", "_remote0", "_remote_addr", "_local_addr",
+        "reads", "failures",
+    )
 
     def __init__(self) -> None:
-        self._buf = ctypes.create_string_buffer(_BUF_SIZE)
-        self._buf_addr = ctypes.addressof(self._buf)
+        # A bytearray, so that the NUL is searched in place and only the string is copied out.
+        self._buf = bytearray(_BUF_SIZE)
+        self._view = memoryview(self._buf)
+        self._buf_addr = ctypes.addressof((ctypes.c_char * _BUF_SIZE).from_buffer(self._buf))
         self._local = _pt.IoVec(self._buf_addr, _BUF_SIZE)
-        self._local_addr = ctypes.addressof(self._local)
+        self._local_addr = ctypes.c_void_p(ctypes.addressof(self._local))
         self._remote = (_pt.IoVec * _MAX_IOV)()
-        self._remote_addr = ctypes.addressof(self._remote)
+        self._remote_addr = ctypes.c_void_p(ctypes.addressof(self._remote))
+        self._remote0 = self._remote[0]  # a view, reused: indexing allocates
         self.reads = 0
         self.failures = 0
 
@@ -65,11 +72,11 @@ class ProcessMemory:
             a = page_end
         self._local.iov_len = size
         self.reads += 1
-        got = _pt.process_vm_readv(tid, self._local_addr, 1, self._remote_addr, n, 0)
+        got = _pt.process_vm_readv_fast(tid, self._local_addr, 1, self._remote_addr, n, 0)
         if got <= 0:
             self.failures += 1
             return b""
-        return ctypes.string_at(self._buf_addr, got)
+        return self._view[:got].tobytes()
 
     def read_cstr(self, tid: int, addr: int, limit: int = 4096) -> bytes | None:
         """A NUL-terminated string without its NUL; None for a NULL or unreadable pointer.
@@ -78,32 +85,34 @@ class ProcessMemory:
         """
         if addr <= 0:
             return None
-        remote = self._remote
+        iov = self._remote0
         local = self._local
-        buf_addr = self._buf_addr
+        buf = self._buf
         parts = []
         left = limit
+        first = True
         while left > 0:
             chunk = ((addr | (PAGE_SIZE - 1)) + 1) - addr  # up to the end of this page
+            if first and chunk > _FIRST_CHUNK:
+                chunk = _FIRST_CHUNK  # most strings are short: copy little
+            first = False
             if chunk > left:
                 chunk = left
-            iov = remote[0]
             iov.iov_base = addr
             iov.iov_len = chunk
             local.iov_len = chunk
             self.reads += 1
-            got = _pt.process_vm_readv(tid, self._local_addr, 1, self._remote_addr, 1, 0)
+            got = _pt.process_vm_readv_fast(tid, self._local_addr, 1, self._remote_addr, 1, 0)
             if got <= 0:
                 self.failures += 1
                 if not parts:
                     return None
                 break
-            data = ctypes.string_at(buf_addr, got)
-            nul = data.find(b"\0")
+            nul = buf.find(0, 0, got)
             if nul >= 0:
-                parts.append(data[:nul])
+                parts.append(self._view[:nul].tobytes())
                 break
-            parts.append(data)
+            parts.append(self._view[:got].tobytes())
             addr += got
             left -= got
         return parts[0] if len(parts) == 1 else b"".join(parts)

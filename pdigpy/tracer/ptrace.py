@@ -160,6 +160,19 @@ prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, 
 prctl.restype = ctypes.c_int
 
 
+# Hot-path twins without argtypes: ctypes' per-argument conversion costs more
+# than the system call itself. Callers pass only ints below 2**31 (libffi
+# widens them to the register size: sign-extended, so -1 stays -1), None for
+# NULL, and ctypes.c_void_p objects built once for addresses.
+_fast = ctypes.CDLL(None, use_errno=True)
+ptrace_fast = _fast.ptrace
+ptrace_fast.restype = ctypes.c_long
+waitpid_fast = _fast.waitpid
+waitpid_fast.restype = ctypes.c_int
+process_vm_readv_fast = _fast.process_vm_readv
+process_vm_readv_fast.restype = ctypes.c_ssize_t
+
+
 def check(ret: int, what: str) -> int:
     """Raise OSError with the C errno when a libc call returned -1."""
     if ret == -1:

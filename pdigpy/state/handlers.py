@@ -328,7 +328,8 @@ def _set_peer(info: FdInfo, tup: Any, addr: Any, server_side: bool) -> None:
             info.name = tup.path or (addr.path if isinstance(addr, SockAddr) else "")
             return
         if tup.family in ("ipv4", "ipv6"):
-            if info.type not in ("ipv4", "ipv6"):
+            if info.type != tup.family:
+                # includes IPv4 over a dual-stack IPv6 socket, which Falco reports as ipv4
                 info.type, info.typechar = tup.family, "4" if tup.family == "ipv4" else "6"
             info.cip, info.cport, info.sip, info.sport = tup.sip, tup.sport, tup.dip, tup.dport
             if tup.l4proto:
@@ -346,6 +347,33 @@ def _set_peer(info: FdInfo, tup: Any, addr: Any, server_side: bool) -> None:
                 if not info.cip:
                     info.cip = "0.0.0.0" if addr.family == "ipv4" else "::"
             info.name = ip_fd_name(info.cip, info.cport, info.sip, info.sport)
+
+
+def _mark_name_changed(info: FdInfo, evt: Event) -> None:
+    """fd.name_changed contract with the field layer: the event that renamed the fd."""
+    if info.extra is None:
+        info.extra = {}
+    info.extra["name_changed_num"] = evt.num
+
+
+def on_send_recv(state: State, evt: Event, thread: ThreadInfo) -> None:
+    """sendto/sendmsg/recvfrom/recvmsg: an unconnected datagram socket takes the
+    peer of each datagram as its name (Falco's fd.name_changed case)."""
+    args = evt.args
+    info = thread.fds.fds.get(args.get("fd"))
+    evt.fdinfo = info
+    tup = args.get("tuple")
+    if info is None or not isinstance(tup, SockTuple) or tup.family not in ("ipv4", "ipv6"):
+        return
+    if info.type not in ("ipv4", "ipv6") or (info.connected and info.l4proto == "tcp"):
+        return
+    res = evt.res
+    if res is not None and res < 0:
+        return
+    name = ip_fd_name(tup.sip, tup.sport, tup.dip, tup.dport)
+    if name != info.name:
+        _set_peer(info, tup, None, server_side=False)
+        _mark_name_changed(info, evt)
 
 
 def on_connect(state: State, evt: Event, thread: ThreadInfo) -> None:
@@ -366,8 +394,11 @@ def on_connect(state: State, evt: Event, thread: ThreadInfo) -> None:
     evt.fdinfo = info
     if res is None or (res < 0 and res != -EINPROGRESS):
         return
+    before = info.name
     _set_peer(info, args.get("tuple"), args.get("addr"), server_side=False)
     info.connected = res == 0
+    if info.name != before:
+        _mark_name_changed(info, evt)
 
 
 def on_accept(state: State, evt: Event, thread: ThreadInfo) -> None:
@@ -549,6 +580,8 @@ HANDLERS: dict[str, Handler] = {
     "socket": on_socket, "socketpair": on_socketpair,
     "connect": on_connect, "accept": on_accept, "accept4": on_accept,
     "bind": on_bind, "listen": on_listen,
+    "sendto": on_send_recv, "sendmsg": on_send_recv,
+    "recvfrom": on_send_recv, "recvmsg": on_send_recv,
     "chdir": on_chdir, "fchdir": on_fchdir,
     "setuid": on_setuid, "setgid": on_setgid,
     "setresuid": on_setresuid, "setresgid": on_setresgid,

@@ -264,3 +264,34 @@ def test_chdir_fchdir_and_relative_opens() -> None:
     assert app.fds.get(4).name == "/var/log/syslog"
     apply_all(state, ev("fchdir", APP, 0, res=0, fd=42))
     assert app.proc.cwd == "<UNKNOWN>"
+
+
+def test_unconnected_udp_takes_each_peer_as_name() -> None:
+    state = base_state()
+    sock = ev("socket", APP, 3, fd=3, domain=2, type=2, proto=0)
+    first = ev("sendto", APP, 4, res=4, data=b"ping", fd=3, size=4,
+               tuple=SockTuple("ipv4", "udp", "10.0.0.5", 5353, "8.8.8.8", 53))
+    again = ev("sendto", APP, 4, res=4, data=b"ping", fd=3, size=4,
+               tuple=SockTuple("ipv4", "udp", "10.0.0.5", 5353, "8.8.8.8", 53))
+    reply = ev("recvfrom", APP, 9, res=9, data=b"pong", fd=3, size=512,
+               tuple=SockTuple("ipv4", "udp", "1.1.1.1", 53, "10.0.0.5", 5353))
+    apply_all(state, sock, first, again, reply)
+    info = state.get_thread(APP).fds.get(3)
+    assert info.name == "1.1.1.1:53->10.0.0.5:5353" and not info.connected
+    changed = info.extra["name_changed_num"]
+    assert changed == reply.num
+    assert first.fdinfo is info and again.fdinfo is info
+    # a connect that renames the fd is marked too
+    conn = ev("connect", APP, 0, res=0, fd=3, tuple=SockTuple("ipv4", "udp", "10.0.0.5", 5353, "9.9.9.9", 53),
+              addr=SockAddr("ipv4", "9.9.9.9", 53))
+    state.apply(conn)
+    assert info.extra["name_changed_num"] == conn.num and info.connected
+
+
+def test_ipv4_over_dual_stack_socket_is_ipv4() -> None:
+    state = base_state()
+    apply_all(state, ev("socket", APP, 3, fd=3, domain=10, type=1, proto=0),
+              ev("connect", APP, 0, res=0, fd=3, tuple=SockTuple("ipv4", "tcp", "127.0.0.1", 4000, "127.0.0.1", 80),
+                 addr=SockAddr("ipv6", "::ffff:127.0.0.1", 80)))
+    info = state.get_thread(APP).fds.get(3)
+    assert (info.type, info.typechar, info.name) == ("ipv4", "4", "127.0.0.1:4000->127.0.0.1:80")

@@ -177,3 +177,31 @@ def test_threads_share_fds_and_fork_copies_them(tmp_path: Path) -> None:
     assert child.parent is not None and child.parent.pid == main_open.pid
     clones = [e for e in sink.events if e.type in ("clone", "clone3")]
     assert clones, "thread creation was not reported"
+
+
+def test_exec_from_a_thread_takes_over_the_leader() -> None:
+    """ptrace reports the leader's exit, then the exec under the leader's tid."""
+    code = (
+        "import threading, os\n"
+        "fd = os.open('/etc/hostname', os.O_RDONLY)\n"  # O_CLOEXEC: gone after exec
+        "t = threading.Thread(target=lambda: os.execv('/bin/cat', ['cat', '/proc/self/fd/%d' % fd]))\n"
+        "t.start(); t.join()\n"
+    )
+    sink = RecordingSink()
+    trace([sys.executable, "-S", "-c", code], sink, {"read"})
+    assert sink.state.errors == 0, sink.state.last_error
+    execs = [e for e in sink.events if e.type == "execve" and e.res == 0]
+    cat_exec = execs[-1]
+    leader = cat_exec.thread
+    assert cat_exec.tid == cat_exec.pid == leader.tid and leader.comm == "cat"
+    clones = [e for e in sink.events if e.type in ("clone", "clone3") and e.res == 0
+              and e.pid == cat_exec.pid]
+    assert clones, "the thread's creation was not reported"
+    thread_tid = clones[0].tid
+    assert thread_tid != leader.tid and sink.state.get_thread(thread_tid) is None
+    assert sink.state.groups[cat_exec.pid].tids == {cat_exec.pid}
+    failed = [e for e in sink.events if e.type == "openat" and e.tid == leader.tid
+              and e.num > cat_exec.num and e.fdinfo is not None and e.fdinfo.num == -1
+              and e.fdinfo.name.startswith("/proc/self/fd/")]
+    assert failed  # the close-on-exec fd was really gone, and the state agreed
+    assert leader.fds.get(int(failed[0].fdinfo.name.rsplit("/", 1)[1])) is None

@@ -207,3 +207,34 @@ def test_exec_from_a_thread_takes_over_the_leader() -> None:
     opened = [e for e in sink.events if e.type == "openat" and e.fdinfo is not None
               and e.fdinfo.name == "/etc/hostname"]
     assert opened and opened[0].fdinfo.cloexec and opened[0].pid == cat_exec.pid
+
+
+def test_tcp_connect_and_accept_on_loopback() -> None:
+    code = (
+        "import socket\n"
+        "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)\n"
+        "cli = socket.create_connection(srv.getsockname())\n"
+        "conn, _ = srv.accept()\n"
+        "cli.sendall(b'x'); conn.recv(1)\n"
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "u.sendto(b'y', ('127.0.0.1', 9))\n"
+    )
+    sink = RecordingSink()
+    rc = trace([sys.executable, "-S", "-c", code], sink, {"sendto"})
+    assert rc == 0 and sink.state.errors == 0, sink.state.last_error
+    by_type = {}
+    for e in sink.events:
+        by_type.setdefault(e.type, []).append(e)
+    bind = by_type["bind"][0].fdinfo  # bound to port 0: the kernel's choice is not in the event
+    assert (bind.sip, bind.sport) == ("127.0.0.1", 0)  # listen is not traced here
+    connect = by_type["connect"][0]
+    accept = [e for e in by_type.get("accept4", []) + by_type.get("accept", []) if e.res >= 0][0]
+    c, a = connect.fdinfo, accept.fdinfo
+    assert (c.type, c.typechar, c.l4proto, c.connected, c.is_server) == ("ipv4", "4", "tcp", True, False)
+    assert c.sip == "127.0.0.1" and c.sport > 0
+    assert c.name == f"127.0.0.1:{c.cport}->127.0.0.1:{c.sport}" and c.cport > 0
+    assert a.is_server and a.name == c.name and a.num == accept.res
+    assert connect.fdinfo.extra["name_changed_num"] == connect.num
+    udp = [e for e in by_type["sendto"] if e.fdinfo is not None and e.fdinfo.l4proto == "udp"][0]
+    assert udp.fdinfo.sip == "127.0.0.1" and udp.fdinfo.sport == 9 and not udp.fdinfo.connected
+    assert udp.fdinfo.extra["name_changed_num"] == udp.num

@@ -296,11 +296,12 @@ _LIST_BODY = r"\(" + _BL + "*(?:" + _ITEM + _BL + "*(?:," + _BL + "*" + _ITEM + 
 # grammar, which gives the same tree.
 _FAST_CHECK = (
     r"(?P<f>(?>" + _FIELD_NAME + r"))(?:\[(?P<a>" + _ARG_BARE + r")\])?(?!\[)" + _BL + "*"
+    # (operators are atomic groups: "intersects" must not fall back to "in")
     r"(?:(?P<ex>exists)"
-    r"|(?P<nop><=|<|>=|>)" + _BL + "*(?P<nv>(?>" + _HEXNUM + "|" + _NUM + "))"
-    r"|(?P<sop>==|=|!=|(?:" + "|".join(WORD_STR_OPS) + ")(?=" + _BL + "))" + _BL + "*"
+    r"|(?P<nop>(?><=|<|>=|>))" + _BL + "*(?P<nv>(?>" + _HEXNUM + "|" + _NUM + "))"
+    r"|(?P<sop>(?>==|=|!=|(?:" + "|".join(WORD_STR_OPS) + ")(?=" + _BL + ")))" + _BL + "*"
     r"(?:(?P<sq>" + _SIMPLE_QUOTED + r")|(?!(?:" + "|".join(MODIFIERS) + ")" + _BL + r")(?P<sb>(?>" + _BARE + r"))(?!\())"
-    r"|(?P<lop>intersects|in|pmatch)" + _BL + "*"
+    r"|(?P<lop>(?>intersects|in|pmatch))" + _BL + "*"
     r"(?:(?P<ll>" + _LIST_BODY + r")|(?P<li>(?>" + _IDENT + r"))(?!\())"
     r")"
 )

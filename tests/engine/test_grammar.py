@@ -140,6 +140,8 @@ ACCEPTED = [
     ("a.b = 'a\"b'", 'a.b = "a\\"b"'),
     ("a.b = ''", "a.b = "),
     ("a.b inx", "a.b in x"),
+    ('a.b intersects ("\\"")', 'a.b intersects ("\\"")'),  # found by fuzzing: not "in" + "tersects"
+    ("a.b intersects ('\\t', x)", 'a.b intersects ("\\t", x)'),
     ("ExIsTs", "ExIsTs"),
     ("a.b = x and c.d = y or not e.f exists", "((a.b = x and c.d = y) or not e.f exists)"),
 ]

@@ -61,6 +61,7 @@ class LoopCounters:
     decode_errors: int = 0
     orphans_reaped: int = 0
     internal_errors: int = 0
+    early_children: int = 0  # first stop seen before the parent's clone event
 
 
 class Lifecycle:
@@ -70,7 +71,7 @@ class Lifecycle:
         from pdigpy.tracer import lifecycle, procfs
 
         self.read_procinfo: Callable[[int], ProcInfo | None] = procfs.read_procinfo
-        self.execve_args: Callable[[ProcInfo, int, str | None], dict] = lifecycle.execve_args
+        self.execve_args: Callable[..., dict] = lifecycle.execve_args
         self.clone_args: Callable[[ProcInfo, int, int], dict] = lifecycle.clone_args
         self.ppm_clone_flags: Callable[[int], int] = lifecycle.ppm_clone_flags
         self.procexit_args: Callable[[int], dict] = lifecycle.procexit_args
@@ -122,6 +123,7 @@ class TraceLoop:
         self.exit_seen: set[int] = set()
         # a tid whose syscalls are not reported (pdigpy's child before it execs)
         self.silent_tid = 0
+        self.root_exec: tuple | None = None  # last exec attempt of the silent child
         self.root_pid = 0
         self.root_ptid = 0
         self.root_status: int | None = None
@@ -194,6 +196,7 @@ class TraceLoop:
         time_ns = time.time_ns
         c = self.c
         flag = self.detach_flag
+        root_pid = self.root_pid
         n_seccomp = n_syscall = n_traced = 0
         try:
             while tgid or self.expected or self.held:
@@ -225,6 +228,8 @@ class TraceLoop:
                         nr = t[4]
                         spec = by_nr[nr] if nr < nmax else None
                         if spec is None or tid == self.silent_tid:
+                            if spec is not None and nr in force_exit:
+                                self.silent_exec_attempt(tid, spec, t[5:11])
                             if ptrace(P_CONT, tid, None, None) == -1:
                                 c.esrch_races += 1
                             continue
@@ -262,6 +267,8 @@ class TraceLoop:
                                     eargs = spec.exit(tid, args, ev, rval, mem)
                                 except Exception as exc:
                                     eargs = self._decode_failed(spec, exc)
+                                if tid == root_pid and "ptid" in eargs:
+                                    eargs["ptid"] = self.root_ptid  # /proc says pdigpy; we are transparent
                                 etype = spec.event
                                 self.num += 1
                                 ebt[etype] = ebt_get(etype, 0) + 1
@@ -331,6 +338,14 @@ class TraceLoop:
         if _pt.ptrace(op, tid, None, sig) == -1:
             self.c.esrch_races += 1
 
+    def silent_exec_attempt(self, tid: int, spec: SyscallSpec, args: tuple) -> None:
+        """pdigpy's child trying an exec (PATH search): remember the path for the app's execve event."""
+        if spec.name in EXEC_NAMES and spec.entry is not None:
+            try:
+                self.root_exec = (spec, args, spec.entry(tid, args, self.mem))
+            except Exception:  # noqa: BLE001 - only a nicer filename is lost
+                pass
+
     def compat_syscall(self, tid: int, arch: int, nr: int) -> None:
         self.c.compat_syscalls += 1
         if not self._compat_warned:
@@ -372,6 +387,7 @@ class TraceLoop:
             self.tgid[tid] = self.expected.pop(tid)
             self.resume(tid)
         else:  # before its parent's clone event: keep it stopped until then
+            self.c.early_children += 1
             self.held[tid] = True
 
     def _clone_syscall(self, tid: int, ev: int) -> tuple[str, str, int | None]:
@@ -460,8 +476,10 @@ class TraceLoop:
         if info is None:
             info = self.info.get(tid) or ProcInfo(tid=tid, pid=tid, ptid=0)
         if tid == self.root_pid:
-            info.ptid = self.root_ptid
-            self.silent_tid = 0
+            info.ptid = self.root_ptid  # pdigpy is transparent, also across later execs
+            if self.silent_tid:
+                self.silent_tid = 0
+                p, self.root_exec = self.root_exec, None
         self.info[tid] = info
         filename = None
         etype = "execve"
@@ -473,7 +491,11 @@ class TraceLoop:
             elif isinstance(val, dict):
                 f = val.get("filename")
                 filename = f if isinstance(f, str) else None
-        self.emit(tid, tid, etype, 0, self.lc.execve_args(info, 0, filename))
+        if etype == "execve":
+            eargs = self.lc.execve_args(info, 0, filename)
+        else:
+            eargs = self.lc.execve_args(info, 0, None, etype)
+        self.emit(tid, tid, etype, 0, eargs)
         self.resume(tid)
 
     def on_exit_event(self, tid: int) -> None:

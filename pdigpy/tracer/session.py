@@ -81,6 +81,7 @@ class TracerStats:
     compat_syscalls: int = 0
     decode_errors: int = 0
     internal_errors: int = 0
+    early_children: int = 0
     orphans_reaped: int = 0
     filter_syscalls: int = 0
     tracer_cpu_s: float = 0.0
@@ -160,6 +161,7 @@ class Tracer:
             "compat_syscalls",
             "decode_errors",
             "internal_errors",
+            "early_children",
             "orphans_reaped",
         ):
             setattr(s, name, getattr(c, name))

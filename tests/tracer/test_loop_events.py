@@ -142,13 +142,17 @@ def test_failed_execve_is_an_event_and_success_is_one(run_traced):
 
 
 def test_snapshots_come_first_and_the_app_is_a_child_of_our_parent(run_traced):
-    r = run_traced(["/bin/true"])
+    r = run_traced(["sh", "-c", "exec /bin/true"])
     assert r.rc == 0
     assert r.snapshots, "ancestors of pdigpy are snapshotted"
     me = os.getpid()  # the runner's parent: pdigpy is transparent
     assert me in {s["pid"] for s in r.snapshots}
-    root = r.of_type("execve")[0]
+    execs = r.of_type("execve")
+    root = execs[0]
     assert root["args"]["ptid"] == me
+    assert root["args"]["filename"].endswith("/sh")  # the path pdigpy's child exec'd
+    assert [e["args"]["exe"] for e in execs if e["res"] == 0] == ["sh", "/bin/true"]
+    assert all(e["args"]["ptid"] == me and e["tid"] == root["tid"] for e in execs)
     assert r.events[0]["num"] == 1
     assert [e["num"] for e in r.events] == list(range(1, len(r.events) + 1))
 

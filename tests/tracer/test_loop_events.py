@@ -178,3 +178,37 @@ def test_no_stop_for_untraced_syscalls(run_traced, cbin):
     r2 = run_traced([cbin("openloop"), "2000", "openat"], types="openat")
     opens = [e for e in r2.of_type("openat") if e["args"].get("name") == "/nonexistent/dir/file.txt"]
     assert len(opens) == 2000 and all(e["res"] == -2 for e in opens)
+
+
+NESTED_THREADS = """
+import os, threading
+def spawn():
+    ts = [threading.Thread(target=lambda: None) for _ in range(10)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+ts = [threading.Thread(target=spawn) for _ in range(6)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(os.getpid())
+"""
+
+
+def test_children_reported_before_their_parents_event(run_traced):
+    """Threads creating threads: some first stops arrive before the parent's clone event.
+
+    Both orders must give the same events; the stats count how often the early
+    order happened (it does not happen on every run, so try a few times).
+    """
+    early = 0
+    for _ in range(5):
+        r = run_traced([PYTHON, "-c", NESTED_THREADS])
+        assert r.rc == 0
+        pid = int(r.stdout)
+        child_side = [e for e in r.of_type("clone3", "clone") if e["res"] == 0 and e["pid"] == pid]
+        parent_side = [e for e in r.of_type("clone3", "clone") if e["res"] and e["res"] > 0 and e["pid"] == pid]
+        assert len(child_side) == len(parent_side) == 66
+        assert {e["res"] for e in parent_side} == {e["tid"] for e in child_side}
+        thread_exits = [e for e in r.of_type("procexit") if e["pid"] == pid and e["tid"] != pid]
+        assert len(thread_exits) == 66
+        early += r.stats["early_children"]
+        if early:
+            break
+    assert early > 0, "the child-first order never happened in 5 runs"

@@ -75,6 +75,7 @@ class RuleEngine:
         rule_matching: str = "first",
         append_output: list[dict] | None = None,
         hostname: str | None = None,
+        cache: bool | str | os.PathLike | None = True,
     ):
         if rule_matching not in ("first", "all"):
             raise ValueError(f"rule_matching must be 'first' or 'all', not {rule_matching!r}")
@@ -87,6 +88,13 @@ class RuleEngine:
         # ValueError naming the bad key if the append_output config is malformed.
         entries = parse_append_output(DEFAULT_APPEND_OUTPUT if append_output is None else append_output)
         self._env = CompileEnv(registry, entries)
+        if cache:
+            from pathlib import Path
+
+            from pdigpy.engine.cache import shared_cache
+
+            # True: the default location; a path: that directory. Parsed conditions survive restarts.
+            self._env.parse_cache = shared_cache(None if cache is True else Path(cache))
         self._collector = RuleCollector(check_lhs=self._valid_lhs)
         self._compiled: CompiledRuleset | None = None
         self._rules: list[Rule] = []
@@ -119,11 +127,18 @@ class RuleEngine:
             result.files.append(fr)
             if not fr.successful and stop_on_error:
                 break
+        self._save_cache()
         return result
 
     def load_text(self, text: str, name: str = "rules.yaml") -> LoadResult:
         """Load rules content given as text (tests, embedded rules)."""
-        return LoadResult([self._load_one(text, name)])
+        result = LoadResult([self._load_one(text, name)])
+        self._save_cache()
+        return result
+
+    def _save_cache(self) -> None:
+        if self._env.parse_cache is not None:
+            self._env.parse_cache.save()
 
     def _load_one(self, text: str, name: str) -> FileResult:
         fr = FileResult(name, text)

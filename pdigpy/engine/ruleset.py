@@ -472,7 +472,7 @@ class MacroResolveError(Exception):
         self.pos = pos
 
 
-def resolve_macros(node: Node, macros: dict[str, Node], used: set[str], stack: tuple[str, ...] = ()) -> Node:
+def resolve_macros(node: Node, macros, used: set[str], stack: tuple[str, ...] = ()) -> Node:
     """Replace macro references by the macros' ASTs, recursively; raises on unknown names and loops."""
     if isinstance(node, MacroRef):
         ast = macros.get(node.name)
@@ -491,6 +491,22 @@ def resolve_macros(node: Node, macros: dict[str, Node], used: set[str], stack: t
         child = resolve_macros(node.child, macros, used, stack)
         return node if child is node.child else replace(node, child=child)
     return node  # a check: identifiers inside transformer arguments are never macros
+
+
+class _VisibleMacros:
+    """The macros a macro may use: those first defined before its own visibility (a mapping view)."""
+
+    __slots__ = ("infos", "resolved", "parsed", "visibility")
+
+    def __init__(self, infos: dict, resolved: dict, parsed: dict, visibility: int):
+        self.infos, self.resolved, self.parsed, self.visibility = infos, resolved, parsed, visibility
+
+    def get(self, name: str):
+        info = self.infos.get(name)
+        if info is None or info.index >= self.visibility:
+            return None
+        got = self.resolved.get(name)
+        return got if got is not None else self.parsed[name]
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -543,6 +559,7 @@ class CompileEnv:
     append_output: list = field(default_factory=list)  # format.AppendOutput entries
     condition_cache: dict = field(default_factory=dict)  # AST -> (match, [warnings]) | CompileError
     output_cache: dict = field(default_factory=dict)  # output text -> formatter | exception
+    parse_cache: Any = None  # cache.ConditionCache: condition text -> AST, kept across runs
 
 
 def _unknown_filter(msg: str) -> bool:
@@ -553,11 +570,19 @@ def _unknown_filter(msg: str) -> bool:
     )
 
 
-def _parse(text: str, ctx: Context) -> Node:
+def _parse(text: str, ctx: Context, env: CompileEnv | None = None) -> Node:
+    cache = env.parse_cache if env is not None else None
+    if cache is not None:
+        node = cache.get(text)
+        if node is not None:
+            return node
     from pdigpy.engine.grammar import ParseError, parse_condition
 
     try:
-        return parse_condition(text)
+        node = parse_condition(text)
+        if cache is not None:
+            cache.put(text, node)
+        return node
     except ParseError as e:
         raise RuleLoadError("LOAD_ERR_COMPILE_CONDITION", e.message, ctx.expression(text, e.pos, e.line, e.col))
     except RecursionError:
@@ -648,11 +673,11 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
     # 2. macros: parse every one (even unused), then expand with each macro's visibility
     parsed: dict[str, Node] = {}
     for m in col.macros.values():
-        parsed[m.name] = _parse(_substitute_lists(m.cond, lists, used_lists), m.cond_ctx)
+        parsed[m.name] = _parse(_substitute_lists(m.cond, lists, used_lists), m.cond_ctx, env)
     macros: dict[str, Node] = {}
     used_macros: set[str] = set()
     for m in col.macros.values():
-        visible = {n: macros.get(n, parsed[n]) for n, other in col.macros.items() if other.index < m.visibility}
+        visible = _VisibleMacros(col.macros, macros, parsed, m.visibility)
         try:
             macros[m.name] = resolve_macros(parsed[m.name], visible, used_macros)
         except MacroResolveError as e:
@@ -695,7 +720,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
     rule_lists: set[str] = set()
     text = _substitute_lists(condition, lists, rule_lists)
     used_lists |= rule_lists
-    ast = _parse(text, info.cond_ctx)
+    ast = _parse(text, info.cond_ctx, env)
     rule_macros: set[str] = set()
     try:
         ast = resolve_macros(ast, macros, rule_macros)

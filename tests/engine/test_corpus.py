@@ -22,7 +22,7 @@ CORPUS_EVENT_TYPES = frozenset(
 
 
 def engine(**kw) -> RuleEngine:
-    return RuleEngine(FieldRegistry(), **kw)
+    return RuleEngine(FieldRegistry(), cache=False, **kw)
 
 
 @pytest.mark.parametrize("path", UPSTREAM, ids=lambda p: p.name)

@@ -71,7 +71,7 @@ def open_event(state: State, path: str, fd: int = 7, num: int = 1, etype: str = 
 
 def engine_for(text: str = RULES, **kw) -> RuleEngine:
     kw.setdefault("append_output", [])
-    engine = RuleEngine(FieldRegistry(), hostname="test-host", **kw)
+    engine = RuleEngine(FieldRegistry(), hostname="test-host", cache=False, **kw)
     res = engine.load_text(text, "engine_rules.yaml")
     assert res.ok, res.report_text()
     return engine
@@ -191,7 +191,7 @@ def test_exception_in_rule_is_counted_and_reported_once(state, capsys):
 
 
 def test_append_output_default_is_falcos_suggested_fields(state):
-    engine = RuleEngine(FieldRegistry(), hostname="h")
+    engine = RuleEngine(FieldRegistry(), hostname="h", cache=False)
     assert engine.load_text(RULES, "r.yaml").ok
     (alert,) = engine.evaluate(open_event(state, "/etc/hosts"))
     assert " container_id=" in alert.output and "k8s_ns_name=" in alert.output
@@ -207,9 +207,9 @@ def test_extra_fields_land_in_output_fields(state):
 
 def test_bad_engine_options_are_rejected():
     with pytest.raises(ValueError):
-        RuleEngine(FieldRegistry(), rule_matching="some")
+        RuleEngine(FieldRegistry(), rule_matching="some", cache=False)
     with pytest.raises(ValueError):
-        RuleEngine(FieldRegistry(), append_output=[{"bogus": 1}])
+        RuleEngine(FieldRegistry(), append_output=[{"bogus": 1}], cache=False)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ RULE = """
 
 def make_engine(**kw) -> RuleEngine:
     kw.setdefault("append_output", [])
+    kw.setdefault("cache", False)  # tests never write the user's cache (tests/engine/test_loader_cache.py does, in tmp)
     return RuleEngine(FieldRegistry(), **kw)
 
 

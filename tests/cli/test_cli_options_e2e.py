@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,33 @@ def test_no_seccomp_sees_the_same_alerts(setup):
     res = run_pdigpy("--no-seccomp", "-r", str(rules), "--", "sh", "-c", f"cat {marker}; cat {marker}")
     assert res.returncode == 0, res.stderr
     assert len(_rules_fired(res.stderr)) == 2
+
+
+def test_events_dash_writes_the_capture_to_stderr(setup):
+    rules, marker = setup
+    res = run_pdigpy("-r", str(rules), "--events", "-", "--", "cat", str(marker))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "x\n"
+    records = [json.loads(l) for l in res.stderr.splitlines() if l.startswith('{"kind":')]
+    assert records[0]["kind"] == "header" and records[0]["format"] == "pdigpy-capture"
+    assert any(r["kind"] == "event" and r["type"] == "openat" and r["args"].get("name", "").endswith("pdigpy-opt-marker")
+               for r in records)
+
+
+UPSTREAM_RULES = Path(__file__).resolve().parents[2] / "../shared/corpus/upstream-rules/falco_rules.yaml"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading /etc/shadow needs root")
+def test_a_falco_config_with_falco_rules_works_as_is(tmp_path):
+    """A Falco user's falco.yaml (rules_files, stdout_output on) and Falco's own stable rules."""
+    assert UPSTREAM_RULES.is_file(), f"upstream rules corpus not found at {UPSTREAM_RULES}"
+    cfg = tmp_path / "falco.yaml"
+    cfg.write_text(f"rules_files:\n  - {UPSTREAM_RULES.resolve()}\njson_output: true\n"
+                   "stdout_output:\n  enabled: true\nsyslog_output:\n  enabled: false\n")
+    res = run_pdigpy("-c", str(cfg), "--", "head", "-c", "0", "/etc/shadow")
+    assert res.returncode == 0, res.stderr
+    [alert] = [json.loads(l) for l in res.stdout.splitlines() if l.startswith("{")]
+    assert alert["rule"] == "Read sensitive file untrusted"
+    assert alert["output_fields"]["fd.name"] == "/etc/shadow"
+    assert alert["output_fields"]["proc.name"] == "head"
+    assert '"rule":' not in res.stderr  # stdout_output asked for: once, on stdout only

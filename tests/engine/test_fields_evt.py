@@ -155,3 +155,34 @@ def test_memoised_flag_rendering_tracks_the_value(chain):
     name = reg.bind("evt.arg.name")
     assert name.extract(chain.event("openat", res=6, args={**args, "fd": 6, "name": "rel", "flags": 1}, num=4)) \
         == chain.cwd + "/rel"
+
+
+def test_io_classification(chain):
+    reg = FieldRegistry(state=chain.state)
+    r = chain.event("read", res=1, args={"res": 1, "data": b"x", "fd": 0, "size": 1})
+    w = chain.event("write", res=1, args={"res": 1, "data": b"x", "fd": 1, "size": 1}, num=2)
+    o = chain.event("getpid", res=1, num=3)
+    assert [get(reg, "evt.is_io", x) for x in (r, w, o)] == [True, True, False]
+    assert [get(reg, "evt.is_io_read", x) for x in (r, w, o)] == [True, False, False]
+    assert [get(reg, "evt.is_io_write", x) for x in (r, w, o)] == [False, True, False]
+    assert [get(reg, "evt.io_dir", x) for x in (r, w, o)] == ["r", "w", None]
+
+
+def test_path_tables_use_schema_parameter_names():
+    """fs.path.* and evt.abspath name event parameters: they must be the schema's names."""
+    from pdigpy.engine.fields import fs
+    from pdigpy.events.schema import EVENT_SCHEMA
+
+    pairs = [(t, n) for t, spec in fs._NAME.items() for n in spec if n]
+    pairs += [(t, n) for t, spec in fs._SRC_TGT.items() for n in spec if n]
+    checked = 0
+    for etype, name in pairs:
+        if etype in EVENT_SCHEMA:
+            assert name in [p.name for p in EVENT_SCHEMA[etype]], (etype, name)
+            checked += 1
+    assert checked > 30
+
+
+def test_nthreads_from_the_state(chain):
+    reg = FieldRegistry(state=chain.state)
+    assert get(reg, "proc.nthreads", chain.event("getpid", res=1)) == 1

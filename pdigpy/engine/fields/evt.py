@@ -196,6 +196,46 @@ def _f_category(reg, info, arg):
     return make(info, arg, extract)
 
 
+def _io_sets() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(read, write, other) I/O event types, from the schema's placeholder categories."""
+    try:
+        from pdigpy.events.schema import EVENT_CATEGORY
+    except ImportError:
+        return frozenset(), frozenset(), frozenset()
+    by = {c: frozenset(t for t, cat in EVENT_CATEGORY.items() if cat == c) for c in ("io_read", "io_write", "io_other")}
+    return by["io_read"], by["io_write"], by["io_other"]
+
+
+def _f_io(kind: str):
+    def factory(reg, info, arg):
+        reads, writes, other = _io_sets()
+        if kind == "is_io":
+            every = reads | writes | other
+            return make(info, arg, lambda e: e.type in every)
+        if kind == "read":
+            return make(info, arg, lambda e: e.type in reads)
+        if kind == "write":
+            return make(info, arg, lambda e: e.type in writes)
+
+        def io_dir(e: Event) -> str | None:
+            t = e.type
+            return "r" if t in reads else "w" if t in writes else None
+
+        return make(info, arg, io_dir)
+
+    return factory
+
+
+def _f_is_syslog(reg, info, arg):
+    _, writes, _ = _io_sets()
+
+    def extract(e: Event) -> bool:
+        f = e.fdinfo
+        return e.type in writes and f is not None and f.name.endswith("/dev/log")
+
+    return make(info, arg, extract)
+
+
 def _f_type_is(reg, info, arg):
     name = arg
 
@@ -468,6 +508,11 @@ FIELDS = [
     FieldDef(_info("evt.is_open_write", "bool", "An open for writing."), _simple(_is_open_write)),
     FieldDef(_info("evt.is_open_exec", "bool", "An open creating an executable file."), _simple(_is_open_exec)),
     FieldDef(_info("evt.is_open_create", "bool", "An open that created the file."), _simple(_is_open_create)),
+    FieldDef(_info("evt.is_io", "bool", "A read, write or other I/O event."), _f_io("is_io")),
+    FieldDef(_info("evt.is_io_read", "bool", "A read I/O event."), _f_io("read")),
+    FieldDef(_info("evt.is_io_write", "bool", "A write I/O event."), _f_io("write")),
+    FieldDef(_info("evt.io_dir", "string", "'r' for reads, 'w' for writes."), _f_io("dir")),
+    FieldDef(_info("evt.is_syslog", "bool", "A write to /dev/log."), _f_is_syslog),
     FieldDef(_info("evt.buffer", "bytebuf", "The I/O data of read/write/send/recv calls."), _simple(_buffer)),
     FieldDef(_info("evt.buflen", "uint", "Length of evt.buffer."), _simple(_buflen)),
     FieldDef(_info("evt.abspath", "string", "dirfd plus path of an *at call, absolute."), _f_abspath("")),

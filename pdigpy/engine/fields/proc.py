@@ -418,6 +418,19 @@ def _nfds(t: ThreadInfo) -> int | None:
         return None
 
 
+def _f_nthreads(reg, info, arg):
+    groups = getattr(reg.state, "groups", None)
+
+    def extract(e: Event) -> int | None:
+        t = e.thread
+        if t is None or groups is None:
+            return None
+        g = groups.get(t.pid)
+        return None if g is None else len(g.tids)
+
+    return make(info, arg, extract)
+
+
 def _info(name: str, ftype: str, desc: str, **kw: Any) -> FieldInfo:
     return FieldInfo(name=name, type=ftype, desc=desc, field_class="process", **kw)
 
@@ -503,6 +516,7 @@ FIELDS = [
              _thread(lambda t: _nonzero(t.proc.pidns_init_start_ts))),
     FieldDef(_info("proc.fdlimit", "int", "RLIMIT_NOFILE soft limit."), _thread(lambda t: _nonzero(t.proc.fdlimit))),
     FieldDef(_info("proc.fdopencount", "uint", "Open fds of the process."), _thread(_nfds)),
+    FieldDef(_info("proc.nthreads", "uint", "Live threads of the process, as traced."), _f_nthreads),
     FieldDef(_info("proc.stdin.type", "string", "fd 0 type."), _thread(_std_fd(0, "type"))),
     FieldDef(_info("proc.stdin.name", "string", "fd 0 name."), _thread(_std_fd(0, "name"))),
     FieldDef(_info("proc.stdout.type", "string", "fd 1 type."), _thread(_std_fd(1, "type"))),

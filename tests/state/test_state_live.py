@@ -238,3 +238,41 @@ def test_tcp_connect_and_accept_on_loopback() -> None:
     udp = [e for e in by_type["sendto"] if e.fdinfo is not None and e.fdinfo.l4proto == "udp"][0]
     assert udp.fdinfo.sip == "127.0.0.1" and udp.fdinfo.sport == 9 and not udp.fdinfo.connected
     assert udp.fdinfo.extra["name_changed_num"] == udp.num
+
+
+def test_reverse_shell_style_dup_to_stdin_is_a_socket() -> None:
+    """bash's /dev/tcp then 0<&5: the dup2 event's fd is the connected ipv4 socket."""
+    import socket
+    import threading
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not installed")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            got.append(conn.recv(16))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    sink = RecordingSink()
+    try:
+        rc = trace([bash, "-c", f"exec 5<>/dev/tcp/127.0.0.1/{port}; exec 0<&5; echo hi >&5"], sink)
+    finally:
+        server.join(timeout=10)
+        listener.close()
+    assert rc == 0 and sink.state.errors == 0, sink.state.last_error
+    assert got == [b"hi\n"]
+    dups = [e for e in sink.events if e.type in ("dup", "dup2", "dup3") and e.res == 0]
+    assert dups, [e.type for e in sink.events]
+    fd = dups[-1].fdinfo
+    assert fd is not None and fd.num == 0
+    assert (fd.type, fd.typechar, fd.l4proto, fd.connected) == ("ipv4", "4", "tcp", True)
+    assert fd.sip == "127.0.0.1" and fd.sport == port
+    assert fd.name == f"127.0.0.1:{fd.cport}->127.0.0.1:{port}"

@@ -82,5 +82,55 @@ def main() -> None:
     print(f"parsed {len(conds)} conditions ({chars} chars) in {(t1 - t0) * 1000:.1f} ms, {errors} parse errors")
 
 
+def expand_macros(node, macros: dict):
+    """Replace MacroRef nodes by the macro's tree (recursively; loops not handled)."""
+    from pdigpy.engine.ast import And, MacroRef, Not, Or
+
+    if isinstance(node, MacroRef):
+        return expand_macros(macros[node.name], macros) if node.name in macros else node
+    if isinstance(node, Not):
+        return Not(expand_macros(node.child, macros), node.pos)
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(expand_macros(c, macros) for c in node.children), node.pos)
+    return node
+
+
+def rule_trees() -> list:
+    """Every rule condition of the three files, parsed and macro-expanded."""
+    from pdigpy.engine.grammar import parse_condition
+
+    lists, _ = load_items()
+    list_text = expand_lists(lists)
+    macros, rules = {}, []
+    for name in FILES:
+        for item in yaml.safe_load((CORPUS / name).read_text()) or []:
+            if "macro" in item and "condition" in item:
+                macros[item["macro"]] = parse_condition(substitute(item["condition"], list_text))
+            elif "rule" in item and "condition" in item:
+                rules.append((item["rule"], parse_condition(substitute(item["condition"], list_text))))
+    return [(name, expand_macros(tree, macros)) for name, tree in rules]
+
+
+def bench_compile() -> None:
+    from pdigpy.engine.compiler import CompileError, compile_condition
+    from pdigpy.engine.fields.registry import FieldRegistry
+
+    trees = rule_trees()
+    registry = FieldRegistry()
+    t0 = time.perf_counter()
+    errors: dict[str, int] = {}
+    for _name, tree in trees:
+        try:
+            compile_condition(tree, registry, [])
+        except CompileError as exc:
+            key = exc.message.split(" field ")[0][:60]
+            errors[key] = errors.get(key, 0) + 1
+    t1 = time.perf_counter()
+    print(f"compiled {len(trees)} rules in {(t1 - t0) * 1000:.1f} ms, {sum(errors.values())} compile errors")
+    for msg, n in sorted(errors.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:3d}  {msg}")
+
+
 if __name__ == "__main__":
     main()
+    bench_compile()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import operator
 import re
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
@@ -156,11 +157,27 @@ def compile_condition(node, registry, warnings: list[CompileWarning] | None = No
     return _Compiler(registry, warnings).compile(node)
 
 
+# Compiled checks per registry, keyed by node identity: a macro's subtree is shared
+# by every rule that uses it, so its checks are compiled once per registry.
+_CHECK_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_cache(registry) -> dict[int, tuple]:
+    try:
+        cache = _CHECK_CACHE.get(registry)
+        if cache is None:
+            cache = _CHECK_CACHE[registry] = {}
+        return cache
+    except TypeError:  # a registry that cannot be weakly referenced: no cache
+        return {}
+
+
 class _Compiler:
     def __init__(self, registry, warnings: list[CompileWarning] | None) -> None:
         self.registry = registry
         self.warnings = warnings
         self.ns: dict[str, Any] = {}
+        self.cache = _check_cache(registry)
 
     # ------------------------------------------------------------ structure
 
@@ -277,6 +294,23 @@ class _Compiler:
     # ---------------------------------------------------------------- checks
 
     def _check(self, node: Check) -> Predicate:
+        hit = self.cache.get(id(node))
+        if hit is None or hit[0] is not node:
+            outer, self.warnings = self.warnings, []
+            try:
+                result: Any = self._compile_check(node)
+            except CompileError as exc:
+                result = exc
+            hit = (node, result, tuple(self.warnings))
+            self.warnings = outer
+            self.cache[id(node)] = hit
+        for w in hit[2]:
+            self._warn(w.code, w.message, w.pos, w.field)
+        if isinstance(hit[1], CompileError):
+            raise hit[1]
+        return hit[1]
+
+    def _compile_check(self, node: Check) -> Predicate:
         op = "=" if node.op == "==" else node.op
         lhs = self._operand(node.lhs)
         self._check_operator(node, op, lhs)
@@ -336,8 +370,6 @@ class _Compiler:
         return out
 
     def _literal_warnings(self, node: Check, op: str, values: list[Value]) -> None:
-        if self.warnings is None:
-            return
         for v in values:
             text = v.text
             if op == "regex" and regex_could_be_simpler(text):
@@ -347,11 +379,12 @@ class _Compiler:
                     "such as '=', 'contains', 'startswith', 'endswith'",
                     v.pos,
                 )
-            if _FIELD_LIKE.fullmatch(text) and self._is_field(text):
+            # cheap character tests first: most values are neither
+            if "." in text and _FIELD_LIKE.fullmatch(text) and self._is_field(text):
                 self._warn(
                     WARN_COMPILE, f"'{text}' may be a valid field misused as a const string value", v.pos
                 )
-            elif _TRANSFORMER_LIKE.fullmatch(text):
+            elif "(" in text and _TRANSFORMER_LIKE.fullmatch(text):
                 self._warn(
                     WARN_COMPILE,
                     f"'{text}' may be a valid field transformer misused as a const string value",

@@ -127,21 +127,16 @@ _EVENT_TYPES: frozenset[str] | None = None
 
 
 def known_event_types() -> frozenset[str] | None:
-    """Every event and syscall name ``evt.type`` may be compared with (None: not known yet)."""
+    """Every event name ``evt.type`` may be compared with (None: the schema is not available).
+
+    Falco also accepts bare syscall names; pdigpy's schema names every event the
+    tracer can produce, so an unknown name here could never match anyway.
+    """
     global _EVENT_TYPES
     if _EVENT_TYPES is None:
-        names: set[str] = set()
         try:
             from pdigpy.events.schema import ALL_EVENT_TYPES
-
-            names |= set(ALL_EVENT_TYPES)
         except ImportError:
             return None
-        try:
-            from pdigpy.tracer.syscalls.table import native_table
-
-            names |= set(native_table().by_name)
-        except Exception:  # the tables are optional here: event names suffice
-            pass
-        _EVENT_TYPES = frozenset(names)
+        _EVENT_TYPES = frozenset(ALL_EVENT_TYPES)
     return _EVENT_TYPES

@@ -42,3 +42,11 @@ def test_every_row_once_with_null_registers():
         val = spec.entry(pid, args, MEM) if spec.entry is not None else None
         out = spec.exit(pid, args, val, -14 if spec.exit_stop else None, MEM)  # EFAULT
         assert list(out) == [p.name for p in EVENT_SCHEMA[spec.event]], spec.name
+
+
+def test_exit_decoders_cope_without_an_entry_value():
+    """An exit stop without its entry stop (attach in the middle of a syscall) gives val=None."""
+    pid = os.getpid()
+    for spec in SPECS:
+        out = spec.exit(pid, (1, 2, 3, 4, 5, 6), None, 0 if spec.exit_stop else None, MEM)
+        assert list(out) == [p.name for p in EVENT_SCHEMA[spec.event]], spec.name

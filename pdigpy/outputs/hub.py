@@ -163,6 +163,14 @@ class OutputHub:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def reopen(self) -> None:
+        """Reopen file_output and restart a kept-alive program_output before their next alert.
+
+        What Falco does on SIGUSR1 (for logrotate); safe to call from a signal handler.
+        """
+        for worker in self._workers:
+            worker.sink.reopen_requested = True
+
     @property
     def sink_names(self) -> list[str]:
         return [w.sink.name for w in self._workers]

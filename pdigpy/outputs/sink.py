@@ -44,6 +44,7 @@ class Sink:
 
     def __init__(self, min_priority: Priority = Priority.DEBUG) -> None:
         self.min_priority = min_priority
+        self.reopen_requested = False  # set by OutputHub.reopen() (SIGUSR1); acted on by the sender thread
 
     def accepts(self, priority: Priority) -> bool:
         # Priority is most severe first (Emergency 0 .. Debug 7).

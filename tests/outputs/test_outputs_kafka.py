@@ -94,7 +94,7 @@ def test_broker_down_then_up_within_the_window():
     hub.start()
     t0 = time.perf_counter()
     hub.submit(make_alert(rule="late"))
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.1
     time.sleep(1.5)  # at least one attempt fails: nobody listens
     assert hub.counters.sinks["forwarders.kafka"].sent == 0
     try:

@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import sys
+import time
 
 import pytest
 from outputs_helpers import make_alert
@@ -209,3 +210,37 @@ def test_program_failure_is_counted():
 def test_empty_program_is_a_startup_error():
     with pytest.raises(ConfigError, match=r"^program_output.program: is empty"):
         OutputHub.from_config({"program_output": {"enabled": True, "program": " "}})
+
+
+def test_reopen_moves_to_a_new_file_after_rotation(tmp_path):
+    path = tmp_path / "events.txt"
+    hub = OutputHub.from_config({"json_output": True, "stderr_output": {"enabled": False},
+                                 "file_output": {"enabled": True, "filename": str(path), "keep_alive": True}})
+    hub.start()
+    hub.submit(make_alert(rule="before"))
+    deadline = time.monotonic() + 5
+    while hub.counters.sinks["file_output"].sent < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    path.rename(tmp_path / "events.txt.1")  # logrotate
+    hub.reopen()
+    hub.submit(make_alert(rule="after"))
+    hub.close(5, report=False)
+    assert "before" in (tmp_path / "events.txt.1").read_text()
+    assert "after" in path.read_text() and "before" not in path.read_text()
+
+
+def test_reopen_restarts_a_kept_alive_program(tmp_path):
+    pids = tmp_path / "pids.txt"
+    hub = OutputHub.from_config({"stderr_output": {"enabled": False},
+                                 "program_output": {"enabled": True, "keep_alive": True,
+                                                    "program": f"echo $$ >> {pids}; cat > /dev/null"}})
+    hub.start()
+    hub.submit(make_alert())
+    deadline = time.monotonic() + 5
+    while hub.counters.sinks["program_output"].sent < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    hub.reopen()
+    hub.submit(make_alert())
+    report = hub.close(5, report=False)
+    assert report.counters.sinks["program_output"].sent == 2
+    assert len(pids.read_text().split()) == 2

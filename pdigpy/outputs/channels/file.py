@@ -34,6 +34,9 @@ class FileChannel(Sink):
         return open(self.filename, "a", encoding="utf-8", errors="replace", buffering=-1 if self.buffered else 1)
 
     def send(self, item: Rendered) -> None:
+        if self.reopen_requested:
+            self.reopen_requested = False
+            self.reopen()
         try:
             if self.keep_alive:
                 if self._file is None:
@@ -49,7 +52,9 @@ class FileChannel(Sink):
             raise DeliveryError(f"cannot write {self.filename}: {exc.strerror or exc}", retryable=False) from None
 
     def reopen(self) -> None:
-        """Close the kept-open file so the next alert reopens it (Falco does this on SIGUSR1)."""
+        """Close the kept-open file so the next alert reopens it (Falco does this on SIGUSR1).
+
+        Called on the sender thread only; other threads use OutputHub.reopen()."""
         f, self._file = self._file, None
         if f is not None:
             f.close()

@@ -73,6 +73,9 @@ class ProgramChannel(Sink):
             raise DeliveryError(f"program {self.program!r} exited with status {status}", retryable=False)
 
     def _send_kept(self, data: bytes) -> None:
+        if self.reopen_requested:  # SIGUSR1: Falco restarts a kept-alive program
+            self.reopen_requested = False
+            self.close(time.monotonic() + 1.0)
         for attempt in (1, 2):  # a dead kept-alive program is restarted once per alert
             if self._proc is None or self._proc.poll() is not None:
                 try:

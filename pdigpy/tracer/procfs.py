@@ -40,6 +40,7 @@ from pdigpy.events.procinfo import ProcInfo
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _NS = 1_000_000_000
+_ARGS_LIMIT = 1 << 26  # argv/env are read in full; the kernel caps them far below this
 _btime_ns: int | None = None
 _controllers: list[str] | None = None
 _pidns_start: dict[str, int] = {}
@@ -260,13 +261,13 @@ def read_procinfo(tid: int) -> ProcInfo | None:
     if not info.vpgid:
         info.vpgid = info.pgid
 
-    argv = _split_nul(_read(base + "cmdline"))
+    argv = _split_nul(_read(base + "cmdline", _ARGS_LIMIT))
     if argv:
         info.exe = argv[0]
         info.args = argv[1:]
     else:
         info.exe = info.comm
-    info.env = _split_nul(_read(base + "environ"))
+    info.env = _split_nul(_read(base + "environ", _ARGS_LIMIT))
 
     try:
         exepath = os.readlink(base + "exe")

@@ -159,3 +159,13 @@ def test_parse_cgroups_v1_and_v2():
         "cpu=/docker/abc", "cpuacct=/docker/abc", "systemd=/x"]
     v2 = parse_cgroups(b"0::/system.slice/foo.service\n")
     assert v2 and all(item.endswith("=/system.slice/foo.service") for item in v2)
+
+
+def test_long_argv_and_env_are_read_in_full(child):
+    big_arg = "a" * 300_000
+    env = {"T2_BIG": "e" * 200_000, "PATH": "/usr/bin:/bin"}
+    p = child(["/bin/sh", "-c", "read x", big_arg, "tail"], env=env)
+    _wait_exec(p, "sh")
+    info = read_procinfo(p.pid)
+    assert info.args == ["-c", "read x", big_arg, "tail"]
+    assert "T2_BIG=" + "e" * 200_000 in info.env

@@ -162,10 +162,11 @@ def test_parse_cgroups_v1_and_v2():
 
 
 def test_long_argv_and_env_are_read_in_full(child):
-    big_arg = "a" * 300_000
-    env = {"T2_BIG": "e" * 200_000, "PATH": "/usr/bin:/bin"}
-    p = child(["/bin/sh", "-c", "read x", big_arg, "tail"], env=env)
+    # 12 arguments of 100 kB (one string may not exceed 128 kB): more than 1 MiB of argv
+    big_args = [chr(ord("a") + i) * 100_000 for i in range(12)]
+    env = {"T2_BIG": "e" * 100_000, "PATH": "/usr/bin:/bin"}
+    p = child(["/bin/sh", "-c", "read x", *big_args, "tail"], env=env)
     _wait_exec(p, "sh")
     info = read_procinfo(p.pid)
-    assert info.args == ["-c", "read x", big_arg, "tail"]
-    assert "T2_BIG=" + "e" * 200_000 in info.env
+    assert info.args == ["-c", "read x", *big_args, "tail"]
+    assert "T2_BIG=" + "e" * 100_000 in info.env

@@ -363,6 +363,11 @@ def test_readme_demo_runs_with_default_rules():
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[-1] == "demo: done"
     assert "Traceback" not in res.stderr
+    # Once the default rules hold rules, the demo must show what it is for: alerts on the terminal.
+    listed = run_pdigpy("-L", cwd=REPO)
+    assert listed.returncode == 0, listed.stderr
+    if len(listed.stdout.splitlines()) > 2:
+        assert "pdigpy summary:" in res.stderr, res.stderr
 
 
 # --------------------------------------------------------------------------- attach

@@ -98,12 +98,6 @@ class FieldRegistry:
                 return d.factory(self, d.info, arg)
         raise nonexistent(name)
 
-    def has(self, name: str) -> bool:
-        """Whether ``name`` names a field (argument not checked); for the output-token lexer."""
-        if name in self._exact:
-            return True
-        return any(name.startswith(d.info.name + ".") or name == d.info.name for d in self._dotted)
-
     def infos(self) -> list[FieldInfo]:
         """Every field, in field-class order, for ``--list``."""
         return [d.info for d in _all_defs()]

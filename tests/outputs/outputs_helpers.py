@@ -106,6 +106,7 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)  # every request seen
     accepted: list[Request] = field(default_factory=list)  # those answered with 2xx
     port: int = 0
+    ssl_context: Any = None  # an ssl.SSLContext (server side) to serve https
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _got: threading.Condition = field(default_factory=threading.Condition)
@@ -145,9 +146,16 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # failed TLS handshakes and clients that gave up are part of the tests
+
+        server = Server(("127.0.0.1", self.port), Handler)
+        if self.ssl_context is not None:
+            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -162,7 +170,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.ssl_context is not None else 'http'}://127.0.0.1:{self.port}/"
 
     def wait_for(self, count: int, timeout: float = 10.0, accepted: bool = False) -> list[Request]:
         """The requests seen (or accepted), once there are ``count`` of them or after ``timeout``."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -197,24 +198,37 @@ class TraceLoop:
         c = self.c
         flag = self.detach_flag
         root_pid = self.root_pid
+        os_wait = os.waitpid if flag is None else None
         n_seccomp = n_syscall = n_traced = 0
         try:
             while tgid or self.expected or self.held:
-                tid = waitpid(-1, status_addr, WALL)
-                if tid <= 0:
-                    err = get_errno()
-                    if err == 4:  # EINTR: a detach request woke us
-                        if flag is not None and flag.detach_requested and not self.detaching:
-                            self.begin_detach()
-                        continue
-                    if err == 10:  # ECHILD: nothing left to wait for
+                if os_wait is not None:
+                    # os.waitpid is cheaper than a ctypes call, but retries EINTR
+                    # itself: only usable when no detach request must wake us.
+                    try:
+                        tid, st = os_wait(-1, WALL)
+                    except ChildProcessError:
                         break
-                    continue
-                try:
-                    st = status.value
-                    if self.detaching:
-                        self.detach_stop(tid, st)
+                else:
+                    tid = waitpid(-1, status_addr, WALL)
+                    if tid <= 0:
+                        err = get_errno()
+                        if err == 4:  # EINTR: a detach request woke us
+                            if flag is not None and flag.detach_requested:
+                                self.begin_detach()
+                                self.run_detach()
+                                break
+                            continue
+                        if err == 10:  # ECHILD: nothing left to wait for
+                            break
                         continue
+                    st = status.value
+                    if flag.detach_requested:  # a busy tracee may never let waitpid block
+                        self.begin_detach()
+                        self.detach_stop(tid, st)
+                        self.run_detach()
+                        break
+                try:
                     if (st & 0x7F) != 0x7F:
                         self.on_gone(tid, st)
                         continue
@@ -538,6 +552,20 @@ class TraceLoop:
         for tid in list(self.tgid):
             if _pt.ptrace(_pt.PTRACE_INTERRUPT, tid, None, None) == -1:
                 self.c.esrch_races += 1
+
+    def run_detach(self) -> None:
+        """Wait for every tracee to stop once more and detach it there."""
+        status = ctypes.c_int(0)
+        while self.tgid or self.expected or self.held:
+            tid = _pt.waitpid(-1, ctypes.addressof(status), _pt.WALL)
+            if tid <= 0:
+                if _pt.errno() == 10:  # ECHILD
+                    break
+                continue
+            try:
+                self.detach_stop(tid, status.value)
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error(tid, exc)
 
     def _detach(self, tid: int, sig: int) -> None:
         if _pt.ptrace(_pt.PTRACE_DETACH, tid, None, sig) == -1:

@@ -147,3 +147,27 @@ def test_attached_process_exit_ends_the_tracer_with_its_code(app, tmp_path):
     assert tracer.wait(timeout=20) == 5
     exits = [e for e in read_events(ev)[0] if e["type"] == "procexit" and e["tid"] == pid]
     assert len(exits) == 1
+
+
+def test_detach_from_a_process_that_never_stops_making_syscalls(tmp_path, cbin):
+    app = subprocess.Popen([cbin("openloop"), "1000000000", "getppid"])
+    ev = tmp_path / "ev.jsonl"
+    st = tmp_path / "st.json"
+    tracer = subprocess.Popen(runner_argv(ev, st, attach=app.pid), stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _tracer_pid_of(app.pid) == tracer.pid, what="attached")
+        time.sleep(0.5)
+        tracer.send_signal(signal.SIGINT)
+        assert tracer.wait(timeout=20) == 0
+        assert tracer.stderr.read() == b""
+        assert _tracer_pid_of(app.pid) == 0
+        assert proc_state(app.pid) in ("R", "S")
+        assert app.poll() is None  # still running its loop
+        import json
+
+        assert json.loads(st.read_text())["syscall_stops"] > 100
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
+        app.kill()
+        app.wait()

@@ -170,3 +170,41 @@ def test_long_argv_and_env_are_read_in_full(child):
     info = read_procinfo(p.pid)
     assert info.args == ["-c", "read x", *big_args, "tail"]
     assert "T2_BIG=" + "e" * 100_000 in info.env
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def _wait_children(pid: int, timeout: float = 10.0) -> list[int]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        kids = _children(pid)
+        if kids:
+            return kids
+        time.sleep(0.02)
+    raise AssertionError(f"no child of {pid}")
+
+
+def test_nested_pid_namespace(child):
+    if shutil.which("unshare") is None:
+        pytest.fail("util-linux unshare is needed for the pid-namespace test")
+    p = child(["unshare", "--pid", "--fork", "sh", "-c", "sleep 30 & wait"])
+    init = _wait_children(p.pid)[0]  # sh: pid 1 in the new namespace
+    inner = _wait_children(init)[0]  # sleep: pid 2 there
+    _wait_exec(type("P", (), {"pid": inner})(), "sleep")
+    sh_info = read_procinfo(init)
+    info = read_procinfo(inner)
+    assert (sh_info.vpid, sh_info.vtid) == (1, 1)
+    assert (info.vpid, info.vtid) == (2, 2) and info.pid == inner and info.ptid == init
+    assert info.pidns_init_start_ts == sh_info.start_ts
+    assert info.pidns_init_start_ts != read_procinfo(os.getpid()).pidns_init_start_ts

@@ -76,9 +76,9 @@ def start_chain(tmp_path, marker: str) -> Chain:
 
 
 def stop_chain(chain: Chain) -> None:
+    chain.sh.kill()  # the shell first, so that it does not report its child's death on stderr
+    chain.sh.wait()
     try:
         os.kill(chain.sleep_pid, 9)
     except ProcessLookupError:
         pass
-    chain.sh.kill()
-    chain.sh.wait()

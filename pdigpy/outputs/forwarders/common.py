@@ -13,9 +13,12 @@ come from the forwarders block, with falcosidekick's names:
 from __future__ import annotations
 
 import os
-import ssl
+from typing import TYPE_CHECKING
 
 from pdigpy.outputs.config import ConfigError, Section
+
+if TYPE_CHECKING:
+    import ssl
 
 SIDEKICK_CONTENT_TYPE = "application/json; charset=utf-8"
 SIDEKICK_USER_AGENT = "Falcosidekick"
@@ -26,6 +29,8 @@ HTTP_TLS_KEYS = ("checkcert", "mutualtls")
 
 
 def sidekick_ssl_context(forwarders: Section, output: Section) -> ssl.SSLContext:
+    import ssl  # only for https forwarders: ssl is slow to import
+
     ctx = ssl.create_default_context()
     tlsclient = forwarders.section("tlsclient")
     tlsclient.check_keys(("cacertfile",))

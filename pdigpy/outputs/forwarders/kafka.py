@@ -143,7 +143,11 @@ class KafkaForwarder(Sink):
     def close(self, deadline: float) -> None:
         import time
 
-        self.producer.flush(max(0.0, deadline - time.monotonic()))
+        if self.producer.flush(max(0.0, deadline - time.monotonic())) > 0:
+            # Out of time: drop what librdkafka still holds, so that destroying the producer at
+            # interpreter exit does not wait for message.timeout.ms.
+            self.producer.purge()
+            self.producer.flush(0)
 
 
 def kafka_forwarder(section: Section, forwarders: Section, settings: OutputSettings) -> KafkaForwarder:

@@ -112,3 +112,19 @@ def test_config_error_is_the_products_config_error():
     config_module = pytest.importorskip("pdigpy.config")
     with pytest.raises(config_module.ConfigError):
         OutputHub.from_config({"http_output": {"enabled": True}})
+
+
+def test_the_products_config_loader_feeds_the_hub(tmp_path):
+    config_module = pytest.importorskip("pdigpy.config")
+    if not hasattr(config_module, "load_config"):
+        pytest.skip("pdigpy.config.load_config is not there yet")
+    cfg = config_module.load_config(None, [
+        "json_output=true", "pdigpy.flush_timeout=2", "output_timeout=500",
+        "http_output.enabled=true", "http_output.url=http://127.0.0.1:9/",
+        "file_output.enabled=true", f"file_output.filename={tmp_path / 'e.txt'}",
+        "forwarders.webhook.address=http://127.0.0.1:9/", "forwarders.webhook.minimumpriority=error",
+    ], environ={})
+    hub = OutputHub.from_config(cfg.data)
+    assert hub.sink_names == ["stderr_output", "file_output", "http_output", "forwarders.webhook"]
+    assert (hub.settings.json_output, hub.settings.flush_timeout, hub.settings.output_timeout) == (True, 2, 0.5)
+    hub.close(0, report=False)

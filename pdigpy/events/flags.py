@@ -428,6 +428,8 @@ QUOTACTL_CMDS = (
     ("Q_SYNC", 1 << 7),
 )
 QUOTACTL_TYPES = (("USRQUOTA", 1), ("GRPQUOTA", 2))
+QUOTACTL_DQI_FLAGS = (("DQF_NONE", 1), ("V1_DQF_RSQUASH", 2))
+QUOTACTL_QUOTA_FMTS = (("QFMT_NOT_USED", 1), ("QFMT_VFS_OLD", 2), ("QFMT_VFS_V0", 4), ("QFMT_VFS_V1", 8))
 
 # bpf(2) commands: PPM_BPF_* equal Linux's numbering (BPF_PROG_LOAD = 5).
 BPF_COMMANDS = tuple(
@@ -479,6 +481,8 @@ FLAG_SETS: dict[str, tuple[tuple[str, int], ...]] = {
     "prctl_options": PRCTL_OPTIONS,
     "quotactl_cmds": QUOTACTL_CMDS,
     "quotactl_types": QUOTACTL_TYPES,
+    "quotactl_dqi_flags": QUOTACTL_DQI_FLAGS,
+    "quotactl_quota_fmts": QUOTACTL_QUOTA_FMTS,
 }
 
 ENUM_SETS = frozenset(

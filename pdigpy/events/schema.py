@@ -136,8 +136,11 @@ EVENT_SCHEMA: dict[str, tuple[ParamSpec, ...]] = {
     "mount": _p("res:ERRNO dev:CHARBUF dir:FSPATH type:CHARBUF flags:FLAGS32/mount_flags"),
     "umount2": _p("res:ERRNO name:FSPATH flags:FLAGS32/umount_flags"),
     "quotactl": _p(
-        "res:ERRNO special:CHARBUF quotafilepath:CHARBUF cmd:FLAGS16/quotactl_cmds type:FLAGS8/quotactl_types "
-        "id:UINT32"
+        "res:ERRNO special:CHARBUF quotafilepath:CHARBUF dqb_bhardlimit:UINT64 dqb_bsoftlimit:UINT64 "
+        "dqb_curspace:UINT64 dqb_ihardlimit:UINT64 dqb_isoftlimit:UINT64 dqb_btime:RELTIME dqb_itime:RELTIME "
+        "dqi_bgrace:RELTIME dqi_igrace:RELTIME dqi_flags:FLAGS8/quotactl_dqi_flags "
+        "quota_fmt_out:FLAGS8/quotactl_quota_fmts cmd:FLAGS16/quotactl_cmds type:FLAGS8/quotactl_types "
+        "id:UINT32 quota_fmt:FLAGS8/quotactl_quota_fmts"
     ),
     # network
     "socket": _p("fd:FD domain:ENUMFLAGS32/socket_families type:UINT32 proto:UINT32"),

@@ -599,17 +599,46 @@ def capset_exit(tid, args, val, ret, mem):
             "cap_effective": caps["CapEff"]}
 
 
+_Q_QUOTAON, _Q_GETFMT, _Q_GETINFO, _Q_SETINFO, _Q_GETQUOTA, _Q_SETQUOTA = (
+    0x800002, 0x800004, 0x800005, 0x800006, 0x800007, 0x800008)
+_DQBLK = struct.Struct("=8QI4x")  # struct if_dqblk
+_DQINFO = struct.Struct("=QQII")  # struct if_dqinfo
+
+
 def quotactl_entry(tid, args, mem):
+    sub = (args[0] & _M32) >> 8
     special = read_path(mem, tid, args[1])
-    path = read_path(mem, tid, args[3]) if (args[0] >> 8) == 0x800002 else None  # Q_QUOTAON
+    path = read_path(mem, tid, args[3]) if sub == _Q_QUOTAON else None
     return special, path
 
 
 def quotactl_exit(tid, args, val, ret, mem):
     special, path = val if val is not None else (None, None)
+    sub = (args[0] & _M32) >> 8
     cmd, qtype = ppm.quotactl_cmd(args[0] & _M32)
-    return {"res": _norm_ret(ret), "special": special or "", "quotafilepath": path or "", "cmd": cmd,
-            "type": qtype, "id": args[2] & _M32}
+    r = _norm_ret(ret)
+    blk = (0,) * 8
+    info = (0, 0, 0)
+    fmt_out = 1  # QFMT_NOT_USED
+    ok = r is not None and r >= 0
+    if sub in (_Q_GETQUOTA, _Q_SETQUOTA) and (ok or sub == _Q_SETQUOTA) and args[3]:
+        raw = mem.read(tid, args[3], _DQBLK.size)
+        if len(raw) == _DQBLK.size:
+            blk = _DQBLK.unpack(raw)[:8]
+    elif sub in (_Q_GETINFO, _Q_SETINFO) and (ok or sub == _Q_SETINFO) and args[3]:
+        raw = mem.read(tid, args[3], _DQINFO.size)
+        if len(raw) == _DQINFO.size:
+            bgrace, igrace, dflags, _ = _DQINFO.unpack(raw)
+            info = (bgrace, igrace, 2 if dflags & 1 else 1)
+    elif sub == _Q_GETFMT and ok:
+        fmt_out = ppm.quotactl_fmt(_read_u32(mem, tid, args[3]) or 0)
+    quota_id = args[2] & _M32 if sub in (_Q_GETQUOTA, _Q_SETQUOTA) else 0
+    quota_fmt = ppm.quotactl_fmt(args[2] & _M32) if sub == _Q_QUOTAON else 1
+    return {"res": r, "special": special or "", "quotafilepath": path or "",
+            "dqb_bhardlimit": blk[0], "dqb_bsoftlimit": blk[1], "dqb_curspace": blk[2],
+            "dqb_ihardlimit": blk[3], "dqb_isoftlimit": blk[4], "dqb_btime": blk[6], "dqb_itime": blk[7],
+            "dqi_bgrace": info[0], "dqi_igrace": info[1], "dqi_flags": info[2] if info[2] else 1,
+            "quota_fmt_out": fmt_out, "cmd": cmd, "type": qtype, "id": quota_id, "quota_fmt": quota_fmt}
 
 
 def init_module_entry(tid, args, mem):

@@ -229,3 +229,8 @@ _Q_CMDS = {0x800002: 1 << 0, 0x800003: 1 << 1, 0x800004: 1 << 2, 0x800005: 1 << 
 def quotactl_cmd(linux: int) -> tuple[int, int]:
     """QCMD(cmd, type) -> (PPM cmd, PPM type)."""
     return _Q_CMDS.get(linux >> 8 & 0xFFFFFF, 0), (1 << (linux & 0xFF)) if (linux & 0xFF) < 2 else 0
+
+
+def quotactl_fmt(linux: int) -> int:
+    """QFMT_VFS_OLD/V0/V1 (1, 2, 4) -> PPM_QFMT_*; anything else is QFMT_NOT_USED."""
+    return {1: 1 << 1, 2: 1 << 2, 4: 1 << 3}.get(linux, 1 << 0)

@@ -13,7 +13,8 @@ from pdigpy.tracer.syscalls.table import table_for
 KNOWN_TYPES = {
     "FD", "PID", "ERRNO", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
     "FSPATH", "FSRELPATH", "CHARBUF", "BYTEBUF", "SOCKTUPLE", "SOCKADDR", "FLAGS8", "FLAGS16", "FLAGS32",
-    "ENUMFLAGS8", "ENUMFLAGS16", "ENUMFLAGS32", "MODE", "UID", "GID", "SIGTYPE", "ABSTIME", "DYN", "SIGSET",
+    "ENUMFLAGS8", "ENUMFLAGS16", "ENUMFLAGS32", "MODE", "UID", "GID", "SIGTYPE", "ABSTIME", "RELTIME", "DYN",
+    "SIGSET",
 }
 SYNTHESIZED = {"procexit"}  # built by the wait loop at PTRACE_EVENT_EXIT, not by a syscall row
 

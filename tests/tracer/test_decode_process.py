@@ -18,6 +18,7 @@ PROG = r"""
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/quota.h>
 #include <sys/syscall.h>
 int main(int argc, char **argv) {
     syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);       /* fails: already traced by pdigpy */
@@ -31,6 +32,9 @@ int main(int argc, char **argv) {
     syscall(SYS_bpf, 5, 0, 0);                           /* BPF_PROG_LOAD without attributes: fails */
     syscall(SYS_setns, -1, CLONE_NEWNET);                /* bad fd: fails */
     syscall(SYS_seccomp, 99, 0, 0);                      /* unknown operation: EINVAL */
+    struct dqblk dq;
+    syscall(SYS_quotactl, QCMD(Q_GETQUOTA, USRQUOTA), "/dev/t2-no-such-dev", 1000, &dq);
+    syscall(SYS_quotactl, QCMD(Q_QUOTAON, GRPQUOTA), "/dev/t2-no-such-dev", 4, "/t2-aquota.group");
     char *args[] = {"t2-no-such", "x", NULL};
     char *env[] = {"T2_MARK=1", NULL};
     syscall(SYS_execve, "/nonexistent-t2/prog", args, env);  /* fails with ENOENT */
@@ -41,7 +45,7 @@ int main(int argc, char **argv) {
 }
 """
 
-TYPES = "bpf,setns,seccomp,ptrace,kill,setuid,setresgid,prctl,memfd_create,unshare,mprotect,execve,clone,clone3,fork,vfork,procexit"
+TYPES = "quotactl,bpf,setns,seccomp,ptrace,kill,setuid,setresgid,prctl,memfd_create,unshare,mprotect,execve,clone,clone3,fork,vfork,procexit"
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +139,15 @@ def test_bpf_setns_seccomp_attempts(run):
     assert ns.res == -9 and ns.args["fd"] == -1 and ns.args["nstype"] == F.CL_CLONE_NEWNET
     sc = run.of_type("seccomp")[0]
     assert sc.res == -22 and sc.args["op"] == 99
+
+
+def test_quotactl_attempts(run):
+    get, on = run.of_type("quotactl")
+    assert get.res < 0 and get.args["special"] == "/dev/t2-no-such-dev"
+    assert F.render_flags("quotactl_cmds", get.args["cmd"]) == "Q_GETQUOTA"
+    assert F.render_flags("quotactl_types", get.args["type"]) == "USRQUOTA"
+    assert get.args["id"] == 1000 and get.args["quota_fmt"] == 1 and get.args["dqb_bhardlimit"] == 0
+    assert F.render_flags("quotactl_cmds", on.args["cmd"]) == "Q_QUOTAON"
+    assert F.render_flags("quotactl_types", on.args["type"]) == "GRPQUOTA"
+    assert on.args["quotafilepath"] == "/t2-aquota.group"
+    assert F.render_flags("quotactl_quota_fmts", on.args["quota_fmt"]) == "QFMT_VFS_V1"

@@ -29,21 +29,21 @@ UPSTREAM = [CORPUS / "falco_rules.yaml", CORPUS / "falco-incubating_rules.yaml",
 
 sys.path.insert(0, str(REPO))
 
-t_import = time.perf_counter()
+t_import = time.process_time()
 from pdigpy.engine.engine import RuleEngine  # noqa: E402
 from pdigpy.engine.fields.registry import FieldRegistry  # noqa: E402
 from pdigpy.events.model import Event, SockAddr, SockTuple  # noqa: E402
 from pdigpy.state.tables import State  # noqa: E402
 
-t_import = time.perf_counter() - t_import
+t_import = time.process_time() - t_import
 
 
 def load_engine(paths: list[str], state: State | None, matching: str) -> tuple[RuleEngine, float]:
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: the 2-vCPU test machine is shared, wall clock is noise
     engine = RuleEngine(FieldRegistry(state), rule_matching=matching)
     res = engine.load_files(paths)
     engine.enable("*")
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     if not res.ok:
         sys.exit("rules failed to load:\n" + res.report_text())
     return engine, elapsed
@@ -133,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     loads = [load_engine(opts.rules, None, opts.matching)[1] for _ in range(opts.load_runs)]
     state = State()
     engine, _ = load_engine(opts.rules, state, opts.matching)
-    print(f"imports: {t_import * 1000:.0f} ms (once per process)")
-    print(f"load+compile of {len(opts.rules)} files, {len(engine.rules)} rules all enabled: "
+    print(f"imports: {t_import * 1000:.0f} ms of CPU (once per process)")
+    cache = engine._env.parse_cache  # noqa: SLF001 - reporting only
+    if cache is not None:
+        print(f"parse cache {cache.path}: {len(cache.entries)} entries (first run of a version fills it)")
+    print(f"load+compile (CPU time) of {len(opts.rules)} files, {len(engine.rules)} rules all enabled: "
           f"median {statistics.median(loads) * 1000:.0f} ms, min {min(loads) * 1000:.0f} ms "
           f"(first engine in the process {loads[0] * 1000:.0f} ms)")
     print(f"event types traced: {len(engine.event_types())}")
@@ -159,24 +162,27 @@ def main(argv: list[str] | None = None) -> int:
             by_rule[a.rule] = by_rule.get(a.rule, 0) + 1
 
     evaluate = engine.evaluate
-    n = opts.events
-    rounds, rest = divmod(n, len(events))
-    batch = events * rounds + events[:rest]
-    t0 = time.perf_counter()
-    for evt in batch:
-        evaluate(evt)
-    elapsed = time.perf_counter() - t0
-    ruled = [e for e in events if e.type in engine.event_types()]
-    rb = (ruled * (n // max(1, len(ruled)) + 1))[:n]
-    t1 = time.perf_counter()
-    for evt in rb:
-        evaluate(evt)
-    elapsed_ruled = time.perf_counter() - t1
-
+    indexed = engine.event_types()
+    ruled = [e for e in events if e.type in indexed]
+    quiet = [e for e in ruled if not evaluate(e)]
+    alerting = [e for e in ruled if evaluate(e)]
     print(f"alerts on one pass: {alerts} ({', '.join(f'{k}: {v}' for k, v in sorted(by_rule.items()))})")
-    print(f"evaluate, event mix: {n / elapsed:,.0f} events/s, {elapsed / n * 1e6:.2f} us/event (one core)")
-    print(f"evaluate, only events some rule indexes ({len(ruled)} of {len(events)}): "
-          f"{n / elapsed_ruled:,.0f} events/s, {elapsed_ruled / n * 1e6:.2f} us/event")
+    for label, subset in (
+        ("all events of the mix", events),
+        (f"events of rule-indexed types ({len(ruled)} of {len(events)})", ruled),
+        (f"rule-indexed events that raise no alert ({len(quiet)})", quiet),
+        (f"events that raise an alert ({len(alerting)}; output formatting included)", alerting),
+    ):
+        if not subset:
+            continue
+        n = opts.events
+        batch = (subset * (n // len(subset) + 1))[:n]
+        t0, c0 = time.perf_counter(), time.process_time()
+        for evt in batch:
+            evaluate(evt)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"evaluate, {label}: {n / cpu:,.0f} events/s, {cpu / n * 1e6:.2f} us/event of CPU "
+              f"(wall clock {n / elapsed:,.0f} events/s)")
     if engine.errors_by_rule:
         print(f"rule errors: {engine.errors_by_rule}")
     return 0

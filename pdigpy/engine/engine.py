@@ -100,8 +100,9 @@ class RuleEngine:
         self._rules: list[Rule] = []
         self._enabled: dict[str, bool] = {}  # rule name -> enabled (only rules in the ruleset)
         self._selections: list[tuple[bool, str | None, str | None]] = []  # replayed after each load
-        self._by_type: dict[str, list] = {}
+        self._finite: dict[str, list[Rule]] = {}  # event type -> enabled rules naming it
         self._catchall: list[Rule] = []  # enabled rules with an "all but" event-type set
+        self._plans: dict[str, _Plan] = {}
         self._first = rule_matching == "first"
         self.errors_by_rule: dict[str, int] = {}
 
@@ -236,31 +237,30 @@ class RuleEngine:
 
     def _rebuild(self) -> None:
         enabled = [r for r in self._rules if self._enabled.get(r.name)]
-        names: set[str] = set()
+        self._finite: dict[str, list[Rule]] = {}
         for r in enabled:
-            names |= r.event_types.names
-        self._catchall = [r for r in enabled if r.event_types.complement]
-        if self._catchall:
-            try:
-                names |= all_event_types()
-            except ImportError:  # no event schema: unknown types are computed on first sight
-                pass
-        table: dict[str, list] = {n: [] for n in names}
-        for r in enabled:
-            entry = (r.match, r.formatter.render, r)
+            if not r.event_types.complement:
+                for n in r.event_types.names:
+                    self._finite.setdefault(n, [])
+        for r in enabled:  # in definition order, so every per-type list is too
             if r.event_types.complement:
-                for n, lst in table.items():
+                for n, lst in self._finite.items():
                     if n not in r.event_types.names:
-                        lst.append(entry)
+                        lst.append(r)
             else:
                 for n in r.event_types.names:
-                    table[n].append(entry)
-        self._by_type = table
+                    self._finite[n].append(r)
+        self._catchall = [r for r in enabled if r.event_types.complement]
+        self._plans = {}  # built on the first event of each type
 
-    def _miss(self, evtype: str) -> list:
-        entries = [(r.match, r.formatter.render, r) for r in self._catchall if evtype not in r.event_types.names]
-        self._by_type[evtype] = entries
-        return entries
+    def _plan(self, evtype: str) -> _Plan:
+        """The evaluation plan of one event type: its rules, specialised and sharing common checks."""
+        rules = self._finite.get(evtype)
+        if rules is None:
+            rules = [r for r in self._catchall if evtype not in r.event_types.names]
+        plan = _build_plan(evtype, rules, self._env)
+        self._plans[evtype] = plan
+        return plan
 
     # ---------------------------------------------------------------- queries
 
@@ -297,16 +297,29 @@ class RuleEngine:
     # ---------------------------------------------------------------- evaluation
 
     def evaluate(self, evt: Event) -> list[Alert]:
-        # Hot path: one dict lookup on the event type, then a loop over that type's rules.
-        entries = self._by_type.get(evt.type)
-        if entries is None:
-            entries = self._miss(evt.type)
+        # Hot path: one dict lookup on the event type, then a loop over that type's rules. Checks
+        # shared by several rules of the type run at most once per event (memo), and checks decided
+        # by the event type alone were removed when the plan was built.
+        plan = self._plans.get(evt.type)
+        if plan is None:
+            plan = self._plan(evt.type)
+        entries = plan.entries
         if not entries:
             return []
+        shared = plan.shared
+        memo = [_UNSET] * len(shared) if shared else None
         alerts = []
-        for match, render, rule in entries:
+        for sids, rest, render, rule in entries:
             try:
-                if not match(evt):
+                ok = True
+                for sid in sids:
+                    v = memo[sid]
+                    if v is _UNSET:
+                        v = memo[sid] = shared[sid](evt)
+                    if not v:
+                        ok = False
+                        break
+                if not ok or (rest is not None and not rest(evt)):
                     continue
                 text, fields = render(evt)
             except Exception as exc:  # a broken rule must never stop the others or the tracer
@@ -400,6 +413,81 @@ class RuleEngine:
             "macros": macros,
             "lists": lists,
         }
+
+
+_UNSET = object()
+
+
+class _Plan:
+    """Per event type: ``entries`` = (shared check ids, rest predicate or None, render, rule) in
+    evaluation order; ``shared`` = the predicates of checks used by two or more of the rules."""
+
+    __slots__ = ("entries", "shared")
+
+    def __init__(self, entries: list, shared: list):
+        self.entries = entries
+        self.shared = shared
+
+
+def _conjuncts(node) -> list:
+    from pdigpy.engine.ast import And
+
+    if isinstance(node, And):
+        out = []
+        for c in node.children:
+            out.extend(_conjuncts(c))
+        return out
+    return [node]
+
+
+def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv) -> _Plan:
+    from pdigpy.engine.ast import And
+    from pdigpy.engine.index import static_truth
+    from pdigpy.engine.ruleset import _compile
+
+    split: list[tuple[Rule, list]] = []
+    counts: dict = {}
+    for r in rules:
+        try:
+            parts = []
+            for c in _conjuncts(r.ast):
+                truth = static_truth(c, evtype)
+                if truth is False:
+                    parts = None  # can never match this type
+                    break
+                if truth is None:
+                    parts.append(c)
+        except RecursionError:
+            parts = [r.ast]
+        if parts is None:
+            continue
+        split.append((r, parts))
+        for c in set(parts):
+            counts[c] = counts.get(c, 0) + 1
+    ids: dict = {}
+    shared: list = []
+    entries = []
+    for r, parts in split:
+        try:
+            sids = []
+            unique = []
+            for c in parts:
+                if counts[c] > 1:
+                    sid = ids.get(c)
+                    if sid is None:
+                        sid = ids[c] = len(shared)
+                        shared.append(_compile(env, c)[0])
+                    sids.append(sid)
+                else:
+                    unique.append(c)
+            if not unique:
+                rest = None
+            else:
+                rest = _compile(env, unique[0] if len(unique) == 1 else And(tuple(unique)))[0]
+            entries.append((tuple(sids), rest, r.formatter.render, r))
+        except Exception:  # the whole condition compiled, so this is not expected: use it as is
+            entries.append(((), r.match, r.formatter.render, r))
+    return _Plan(entries, shared)
 
 
 def _types(node):

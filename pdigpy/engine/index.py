@@ -139,6 +139,28 @@ def _visit(node: Node, negated: bool) -> EventTypes:
     return ALL  # an unresolved macro reference: assume anything
 
 
+def static_truth(node: Node, evtype: str) -> bool | None:
+    """The value of ``node`` for any event of type ``evtype`` when it is decided by the type alone
+    (evt.type checks, evt.num invariants), else None."""
+    if isinstance(node, Check):
+        got = _leaf(node)
+        return None if got is None else evtype in got
+    if isinstance(node, Not):
+        inner = static_truth(node.child, evtype)
+        return None if inner is None else not inner
+    if isinstance(node, (And, Or)):
+        decisive = isinstance(node, Or)  # the value that decides an or (True) / an and (False)
+        unknown = False
+        for child in node.children:
+            got = static_truth(child, evtype)
+            if got is None:
+                unknown = True
+            elif got is decisive:
+                return decisive
+        return None if unknown else not decisive
+    return None
+
+
 def rule_event_types(node: Node) -> EventTypes:
     """The event types a (macro-expanded) condition can match."""
     return _visit(node, False)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 from pdigpy.events import flags as F
 from pdigpy.tracer import lifecycle, ppm
 from pdigpy.tracer.procfs import read_procinfo
-from pdigpy.tracer.sockaddr import make_tuple, parse_sockaddr, socket_endpoints
+from pdigpy.tracer.sockaddr import listen_queue, make_tuple, parse_sockaddr, socket_endpoints
 
 PATH_MAX = 4096
 DATA_SNAPLEN = 80  # bytes of I/O buffers kept in `data` params (Falco's default snaplen)
@@ -345,11 +345,17 @@ def connect_exit(tid, args, val, ret, mem):
 def accept_exit(tid, args, val, ret, mem):
     fd = _norm_ret(ret)
     tup = None
+    qlen = qmax = qpct = 0
     if fd is not None and fd >= 0:
         ep = _endpoints(tid, fd)
         if ep is not None:
             tup = make_tuple(ep.l4proto, ep.peer, ep.local)
-    return {"fd": fd, "tuple": tup, "queuepct": 0, "queuelen": 0, "queuemax": 0}
+            if ep.l4proto == "tcp":
+                queue = listen_queue(tid, s32(args[0]))
+                if queue is not None:
+                    qlen, qmax = queue
+                    qpct = qlen * 100 // qmax if qmax else 0
+    return {"fd": fd, "tuple": tup, "queuepct": qpct, "queuelen": qlen, "queuemax": qmax}
 
 
 def accept4_exit(tid, args, val, ret, mem):

@@ -161,6 +161,40 @@ def socket_endpoints(pid: int, fd: int) -> Endpoints | None:
         os.close(newfd)
 
 
+_TCP_LISTEN = 10
+
+
+def listen_queue(pid: int, fd: int) -> tuple[int, int] | None:
+    """(pending connections, backlog) of the tracee's listening TCP socket ``fd``.
+
+    TCP_INFO of a listening socket reports the accept queue in tcpi_unacked
+    and its maximum in tcpi_sacked (what Falco's accept event calls queuelen
+    and queuemax). None when not a listening TCP socket or not borrowable.
+    """
+    newfd = borrow_fd(pid, fd)
+    if newfd is None:
+        return None
+    try:
+        try:
+            s = socket.socket(fileno=newfd)
+        except OSError:
+            return None
+        try:
+            if s.type != socket.SOCK_STREAM:
+                return None
+            raw = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+        except OSError:
+            return None
+        finally:
+            s.detach()
+        if len(raw) < 32 or raw[0] != _TCP_LISTEN:
+            return None
+        unacked, sacked = struct.unpack_from("=II", raw, 24)
+        return unacked, sacked
+    finally:
+        os.close(newfd)
+
+
 # -- fallback: /proc/<pid>/net -------------------------------------------------
 def _hex_ip(text: str) -> str:
     raw = bytes.fromhex(text)

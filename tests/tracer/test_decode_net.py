@@ -176,3 +176,20 @@ def test_ipv6_and_dual_stack_connects(tmp_path):
     assert c6.args["tuple"] == SockTuple("ipv6", "tcp", "::1", aport, "::1", port)
     assert c4.args["tuple"] == SockTuple("ipv4", "tcp", "127.0.0.1", bport, "127.0.0.1", port)
     assert c4.args["addr"] == SockAddr("ipv6", "::ffff:127.0.0.1", port)
+
+
+def test_accept_reports_the_listen_queue(tmp_path):
+    import sys
+
+    code = (
+        "import socket\n"
+        "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(5)\n"
+        "clients = [socket.create_connection(srv.getsockname()) for _ in range(3)]\n"
+        "for _ in range(3):\n    srv.accept()\n"
+    )
+    r = trace([sys.executable, "-c", code], "accept,accept4", tmp_path)
+    assert r.rc == 0, r.stderr
+    accepts = r.of_type("accept", "accept4")
+    assert [e.args["queuemax"] for e in accepts] == [5, 5, 5]
+    assert [e.args["queuelen"] for e in accepts] == [2, 1, 0]  # measured after each accept took one
+    assert [e.args["queuepct"] for e in accepts] == [40, 20, 0]

@@ -291,7 +291,10 @@ def pipe2_exit(tid, args, val, ret, mem):
 def socketpair_exit(tid, args, val, ret, mem):
     r = _norm_ret(ret)
     fd1, fd2 = _read_fd_pair(mem, tid, args[3]) if r == 0 else (-1, -1)
-    return {"res": r, "fd1": fd1, "fd2": fd2, "source": 0, "peer": 0,
+    # Falco puts the kernel's socket addresses here; the socket inodes identify the ends just as well
+    source = fd_ino(tid, fd1) if fd1 >= 0 else 0
+    peer = fd_ino(tid, fd2) if fd2 >= 0 else 0
+    return {"res": r, "fd1": fd1, "fd2": fd2, "source": source, "peer": peer,
             "domain": s32(args[0]), "type": args[1] & _M32, "proto": args[2] & _M32}
 
 

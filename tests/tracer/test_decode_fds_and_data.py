@@ -117,6 +117,7 @@ def test_fd_creators(run):
     assert ep.res >= 0 and ep.args["flags"] == 1
     sp = run.of_type("socketpair")[0]
     assert sp.res == 0 and sp.args["fd2"] == sp.args["fd1"] + 1 and sp.args["domain"] == 1
+    assert sp.args["source"] and sp.args["peer"] and sp.args["source"] != sp.args["peer"]  # socket inodes
     fc = run.of_type("fcntl")[0]
     assert fc.res >= 100 and fc.args["cmd"] == 26  # PPM F_DUPFD_CLOEXEC
     pf = run.of_type("pidfd_open")[0]

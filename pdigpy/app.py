@@ -123,19 +123,34 @@ class Pipeline:
 
     def on_snapshot(self, info) -> None:
         if self.capture is not None:
-            self.capture.write_snapshot(info)
+            try:
+                self.capture.write_snapshot(info)
+            except (OSError, ValueError) as exc:
+                self._capture_failed(exc)
         self.state.add_snapshot(info)
 
     # Hot path: one call per traced syscall; no lookups beyond attribute access.
     def on_event(self, evt) -> None:
         self.stats.count_event(evt.type)
         if self.capture is not None:
-            self.capture.write_event(evt)
+            try:
+                self.capture.write_event(evt)
+            except (OSError, ValueError) as exc:
+                self._capture_failed(exc)
         self.state.apply(evt)
         alerts = self.engine.evaluate(evt)
         if alerts:
             for alert in alerts:
                 self._raise(alert)
+
+    def _capture_failed(self, exc: Exception) -> None:
+        """A full disk must not stop the tracing: say so once and stop capturing."""
+        capture, self.capture = self.capture, None
+        _log(f"--events {getattr(capture, 'name', '')}: cannot write ({exc}); capture stopped, tracing goes on")
+        try:
+            capture.close()
+        except (OSError, ValueError):
+            pass
 
     def _raise(self, alert) -> None:
         self.stats.count_alert(alert.rule)
@@ -199,7 +214,10 @@ def _finish(pipeline: Pipeline, args: argparse.Namespace, engine, reporter, app_
     """Drain outputs (the hub reports undelivered alerts itself), write reports, pick the exit status."""
     pipeline.hub.close()  # waits up to pdigpy.flush_timeout
     if pipeline.capture is not None:
-        pipeline.capture.close()
+        try:
+            pipeline.capture.close()
+        except (OSError, ValueError) as exc:
+            _log(f"--events {args.events}: cannot write ({exc}); the capture is incomplete")
     reporter.close()
     if pipeline.junit is not None:
         try:
@@ -287,8 +305,16 @@ def run(args: argparse.Namespace) -> int:
     """Trace ``args.command`` (or attach to ``args.pid``); return the app's status (or 86 with --fail-on)."""
     config = _load_config(args)
     files = resolve_rules_files(args.rules, config)  # user errors first, before the heavy imports
-    from pdigpy.tracer.session import TraceOptions, Tracer
+    import signal
 
+    from pdigpy.tracer.session import TraceOptions, Tracer
+    from pdigpy.tracer.signals import FORWARDED
+
+    # The signals the tracer relays to the app must be blocked in every thread, and
+    # threads inherit the mask of their creator: block them before the outputs' and
+    # the stats' threads start. They stay blocked through the flush at exit, so a
+    # late SIGTERM cannot cut the last alerts off (the flush is bounded).
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     container = _detect_container()
     pipeline, engine = _build(args, config, files, container=container)
     event_types = traced_event_types(engine)

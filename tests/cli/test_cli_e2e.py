@@ -412,3 +412,35 @@ def test_attach_to_a_running_process(tmp_path, rules_file, marker, follow):
     finally:
         target.kill()
         target.wait()
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_stops_the_capture_not_the_app(rules_file, marker):
+    res = run_pdigpy("-r", str(rules_file), "--events", "/dev/full", "--", "sh", "-c",
+                     f"for i in $(seq 200); do cat {marker}; done >/dev/null; exit 5")
+    assert res.returncode == 5
+    assert "--events /dev/full: cannot write" in res.stderr and "Traceback" not in res.stderr
+    assert "pdigpy summary: 200 alerts" in res.stderr
+
+
+def test_sigterm_to_pdigpy_reaches_the_app(tmp_path, rules_file):
+    """A container stop: SIGTERM to pdigpy, the app's handler runs, its status comes back."""
+    import signal
+    import time
+
+    from cli_helpers import pdigpy_argv
+
+    ready = tmp_path / "ready"
+    script = f"trap 'exit 42' TERM; touch {ready}; while :; do sleep 0.05; done"
+    proc = subprocess.Popen([*pdigpy_argv(), "-r", str(rules_file), "--", "sh", "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 42, err
+    assert out == ""

@@ -44,7 +44,6 @@ from pdigpy.engine.ast import (
     Value,
 )
 from pdigpy.engine.fields.base import DEPRECATED, NO_RHS, NO_TRANSFORMER, FieldError
-from pdigpy.engine.grammar import TRANSFORMER_NAMES
 from pdigpy.engine.operators import (
     OperatorError,
     ascii_lower,
@@ -114,7 +113,7 @@ _MODIFIER_OPS = frozenset(
 )
 
 _FIELD_LIKE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+(?:\[[^\]]*\])?")
-_TRANSFORMER_LIKE = re.compile(r"(?:val|" + "|".join(TRANSFORMER_NAMES) + r")\(.*\)", re.DOTALL)
+_TRANSFORMER_LIKE = re.compile(r"(?:val|" + "|".join(TRANSFORMERS) + r")\(.*\)", re.DOTALL)
 
 # Python's compiler limits nesting of generated expressions; deeper trees use closures.
 _MAX_SOURCE_DEPTH = 50
@@ -191,9 +190,27 @@ class _Compiler:
 
     def _source(self, node) -> str:
         if isinstance(node, Check):
-            name = f"_c{len(self.ns)}"
-            self.ns[name] = self._check(node)
-            return f"{name}(evt)"
+            n = len(self.ns)
+            predicate = self._check(node)
+            inline = getattr(predicate, "inline", None)
+            if inline is None:
+                self.ns[f"_c{n}"] = predicate
+                return f"_c{n}(evt)"
+            # Hot path: simple checks are written into the expression itself,
+            # saving a function call per check and event.
+            kind, get, const = inline
+            self.ns[f"_g{n}"] = get
+            self.ns[f"_k{n}"] = const
+            if kind == "exists":
+                return f"(_g{n}(evt) is not None)"
+            value = f"(_v := _g{n}(evt)) is not None"
+            if kind in ("==", "!="):
+                return f"({value} and _v {kind} _k{n})"
+            if kind == "in":
+                return f"({value} and _v in _k{n})"
+            if kind == "contains":
+                return f"({value} and _k{n} in _v)"
+            return f"({value} and _v.{kind}(_k{n}))"  # startswith / endswith
         if isinstance(node, And):
             return "(" + " and ".join(self._source(c) for c in _cheap_first(node.children)) + ")"
         if isinstance(node, Or):
@@ -319,7 +336,7 @@ class _Compiler:
         if op == "exists":
             if lhs.any_of:
                 return lambda evt: bool(get(evt))
-            return lambda evt: get(evt) is not None
+            return _inlinable(lambda evt: get(evt) is not None, "exists", get, None)
 
         if isinstance(node.rhs, (FieldValue, Transformer)):
             return self._field_to_field(node, op, lhs)
@@ -331,6 +348,11 @@ class _Compiler:
             return _list_check(op, get, frozenset(consts))
         else:
             test = _single_test(op, lhs.type, consts, isinstance(node.rhs, ListValue), node)
+            plain = not (lhs.any_of or lhs.either or lhs.is_list)
+            if plain and lhs.type in _INLINE_TYPES and op in _INLINE_OPS:
+                kind = _INLINE_OPS[op]
+                const = frozenset(consts) if kind == "in" else consts[0]
+                return _inlinable(_wrap(get, test, lhs, op), kind, get, const)
         return _wrap(get, test, lhs, op)
 
     def _check_operator(self, node: Check, op: str, lhs: _Operand) -> None:
@@ -436,6 +458,19 @@ class _Compiler:
 
 
 # ----------------------------------------------------------- helpers
+
+
+# Checks the generated expression evaluates itself (see _Compiler._source).
+_INLINE_OPS = {
+    "=": "==", "!=": "!=", "in": "in", "intersects": "in",
+    "contains": "contains", "startswith": "startswith", "endswith": "endswith",
+}
+_INLINE_TYPES = frozenset({"string", "int", "uint", "bool", "port", "reltime", "abstime", "ipaddr"})
+
+
+def _inlinable(predicate: Predicate, kind: str, get: Callable, const: Any) -> Predicate:
+    predicate.inline = (kind, get, const)  # type: ignore[attr-defined]
+    return predicate
 
 
 def _depth(node, level: int = 0) -> int:

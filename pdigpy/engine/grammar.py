@@ -442,7 +442,6 @@ def _build_grammar(fast: bool = True) -> pp.ParserElement:
 
 
 _NOTS_RE = re.compile("(?:not" + _BL + "+)*")
-_FAST_CHECK_RE = re.compile(_FAST_CHECK)
 
 
 class _NotExpr(pp.Token):
@@ -454,7 +453,8 @@ class _NotExpr(pp.Token):
 
     def __init__(self, embedded_rest: pp.ParserElement, slow_check: pp.ParserElement, fast: bool) -> None:
         super().__init__()
-        self.fast_re = _FAST_CHECK_RE if fast else None
+        # compiled here, not at import: pdigpy may run from cached trees without parsing
+        self.fast_re = re.compile(_FAST_CHECK) if fast else None
         self.embedded_rest = embedded_rest
         self.slow_check = slow_check
         self.mayReturnEmpty = False

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import errno
 import os
 import signal
 import sys
@@ -63,6 +64,7 @@ class LoopCounters:
     orphans_reaped: int = 0
     internal_errors: int = 0
     early_children: int = 0  # first stop seen before the parent's clone event
+    regs_fallbacks: int = 0  # stops decoded from registers (no GET_SYSCALL_INFO)
 
 
 class Lifecycle:
@@ -130,6 +132,11 @@ class TraceLoop:
         self.root_status: int | None = None
         self.detach_flag: Any = None  # object with .detach_requested / .detach_ack
         self.detaching = False
+        # PTRACE_GET_SYSCALL_INFO (Linux >= 5.3). PDIGPY_NO_SYSCALL_INFO=1 forces
+        # the register fallback that older kernels take (used by the tests).
+        self.gsi_request = _pt.PTRACE_GET_SYSCALL_INFO
+        if os.environ.get("PDIGPY_NO_SYSCALL_INFO") == "1":
+            self.gsi_request = 0x42FF  # not a request: every stop takes the fallback
         self._compat_warned = False
         self._decode_warned = False
         self._internal_warned = False
@@ -170,7 +177,7 @@ class TraceLoop:
         get_errno = _pt.errno
         unpack_entry = _pt.SYSCALL_INFO_ENTRY_FMT.unpack_from
         unpack_exit = _pt.SYSCALL_INFO_EXIT_FMT.unpack_from
-        GSI = _pt.PTRACE_GET_SYSCALL_INFO
+        GSI = self.gsi_request
         GSI_SIZE = _pt.SYSCALL_INFO_SIZE
         P_CONT = _pt.PTRACE_CONT
         P_SYSCALL = _pt.PTRACE_SYSCALL
@@ -235,8 +242,7 @@ class TraceLoop:
                     k = st >> 8
                     if k == K_SECCOMP:
                         n_seccomp += 1
-                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
-                            c.esrch_races += 1
+                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0 and not self.no_syscall_info(tid, True, info_buf):
                             continue
                         t = unpack_entry(info_buf)
                         nr = t[4]
@@ -268,8 +274,7 @@ class TraceLoop:
                         continue
                     if k == K_SYSCALL:
                         n_syscall += 1
-                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0:
-                            c.esrch_races += 1
+                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0 and not self.no_syscall_info(tid, False, info_buf):
                             continue
                         op = info_buf[0][0]
                         if op == OP_EXIT:
@@ -351,6 +356,18 @@ class TraceLoop:
         op = _pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT
         if _pt.ptrace(op, tid, None, sig) == -1:
             self.c.esrch_races += 1
+
+    def no_syscall_info(self, tid: int, seccomp_stop: bool, info_buf) -> bool:
+        """GET_SYSCALL_INFO failed: the thread died (ESRCH), or the kernel predates it (EIO).
+
+        Falls back to the registers (PTRACE_GETREGSET); False when the thread is gone.
+        """
+        expect_exit = not seccomp_stop and (self.seccomp or tid in self.pending)
+        if _pt.errno() != errno.ESRCH and _pt.fill_syscall_info_from_regs(tid, seccomp_stop, info_buf, expect_exit):
+            self.c.regs_fallbacks += 1
+            return True
+        self.c.esrch_races += 1
+        return False
 
     def silent_exec_attempt(self, tid: int, spec: SyscallSpec, args: tuple) -> None:
         """pdigpy's child trying an exec (PATH search): remember the path for the app's execve event."""

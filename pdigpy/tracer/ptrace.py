@@ -205,6 +205,54 @@ class SigInfo(ctypes.Structure):
     ]
 
 
+def read_regs_array(tid: int, regs: ctypes.Array | None = None) -> ctypes.Array | None:
+    """The general registers (PTRACE_GETREGSET NT_PRSTATUS) as an array of u64; None if gone."""
+    if regs is None:
+        regs = (ctypes.c_uint64 * REGS_COUNT)()
+    iov = IoVec(ctypes.addressof(regs), ctypes.sizeof(regs))
+    if ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, ctypes.addressof(iov)) == -1:
+        return None
+    return regs
+
+
+def fill_syscall_info_from_regs(tid: int, seccomp_stop: bool, out, expect_exit: bool = False) -> bool:
+    """Emulate PTRACE_GET_SYSCALL_INFO (Linux < 5.3) from the registers, into ``out``.
+
+    Writes the same ``struct ptrace_syscall_info`` layout the kernel would:
+    op SECCOMP at a seccomp stop; at a syscall stop op ENTRY or EXIT, told
+    apart on x86_64 by rax == -ENOSYS (the kernel's entry marker) and on
+    aarch64 by x7 (0 at entry, 1 at exit, set by the kernel for the tracer).
+    ``expect_exit`` (the caller knows the thread is inside a syscall) wins over
+    the x86_64 marker, which a syscall failing with ENOSYS would fake.
+    Returns False if the thread is gone.
+    """
+    regs = read_regs_array(tid)
+    if regs is None:
+        return False
+    if NATIVE_AUDIT_ARCH == AUDIT_ARCH_X86_64:
+        nr, rax, ip, sp = regs[15], regs[10], regs[16], regs[19]
+        arch = AUDIT_ARCH_X86_64
+        if regs[17] == 0x23:  # cs of 32-bit code
+            arch = AUDIT_ARCH_I386
+        else:  # a 64-bit program can still enter through int 0x80: look at the instruction
+            word = ptrace(PTRACE_PEEKDATA, tid, ip - 2, None)
+            if word & 0xFFFF == 0x80CD:  # "int 0x80" (bytes CD 80) right before rip
+                arch = AUDIT_ARCH_I386
+        rval = rax - (1 << 64) if rax >= 1 << 63 else rax
+        is_entry = rval == -38 and not expect_exit  # -ENOSYS
+    else:
+        nr, ip, sp, arch = regs[8], regs[32], regs[31], NATIVE_AUDIT_ARCH
+        x0 = regs[0]
+        rval = x0 - (1 << 64) if x0 >= 1 << 63 else x0
+        is_entry = regs[7] == 0
+    if seccomp_stop or is_entry:
+        op = SYSCALL_INFO_SECCOMP if seccomp_stop else SYSCALL_INFO_ENTRY
+        SYSCALL_INFO_ENTRY_FMT.pack_into(out, 0, op, arch, ip, sp, nr, *(regs[i] for i in REG_ARGS))
+    else:
+        SYSCALL_INFO_EXIT_FMT.pack_into(out, 0, SYSCALL_INFO_EXIT, arch, ip, sp, rval, 1 if -4096 < rval < 0 else 0)
+    return True
+
+
 def read_regs(tid: int) -> tuple[int, tuple[int, ...]] | None:
     """(syscall nr, 6 args) from PTRACE_GETREGSET NT_PRSTATUS; None if the task is gone.
 

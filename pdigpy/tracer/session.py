@@ -82,6 +82,7 @@ class TracerStats:
     decode_errors: int = 0
     internal_errors: int = 0
     early_children: int = 0
+    regs_fallbacks: int = 0
     orphans_reaped: int = 0
     filter_syscalls: int = 0
     tracer_cpu_s: float = 0.0
@@ -162,6 +163,7 @@ class Tracer:
             "decode_errors",
             "internal_errors",
             "early_children",
+            "regs_fallbacks",
             "orphans_reaped",
         ):
             setattr(s, name, getattr(c, name))

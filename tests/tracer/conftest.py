@@ -93,11 +93,12 @@ def run_traced(tmp_path):
     """run_traced(argv, seccomp=True, types=None, timeout=60, stdin=None) -> Traced."""
 
     def run(argv: list[str], seccomp: bool = True, types: str | None = None, timeout: float = 60,
-            stdin: bytes | None = None, prefix: list[str] | None = None) -> Traced:
+            stdin: bytes | None = None, prefix: list[str] | None = None, env: dict | None = None) -> Traced:
         ev = tmp_path / f"events-{time.monotonic_ns()}.jsonl"
         st = tmp_path / f"stats-{time.monotonic_ns()}.json"
         cmd = (prefix or []) + runner_argv(ev, st, seccomp, types) + ["--"] + list(argv)
-        p = subprocess.run(cmd, input=stdin or b"", capture_output=True, timeout=timeout)
+        full_env = dict(os.environ, **env) if env else None
+        p = subprocess.run(cmd, input=stdin or b"", capture_output=True, timeout=timeout, env=full_env)
         events, snaps = read_events(ev)
         stats = json.loads(st.read_text()) if st.exists() else {}
         return Traced(p.returncode, p.stdout, p.stderr.decode(errors="replace"), events, snaps, stats)

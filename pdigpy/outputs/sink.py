@@ -198,5 +198,6 @@ class SinkWorker:
         self._failed_attempts += 1
         if not self._failing:
             self._failing = True
-            more = f"; retrying for up to {self.policy.window:g}s per alert" if self.sink.retry and error.retryable else ""
-            self.log.write(f"{self.sink.name}: delivery failed: {error}{more}")
+            if self.sink.retry and error.retryable:  # final failures get their own notice in _deliver
+                self.log.write(f"{self.sink.name}: delivery failed: {error}; retrying for up to "
+                               f"{self.policy.window:g}s per alert")

@@ -43,6 +43,7 @@ int main(int argc, char **argv) {
     syscall(SYS_chdir, "/nonexistent-t2");
     syscall(SYS_fchdir, dfd);
     syscall(SYS_close, 40);
+    fd = syscall(SYS_openat, AT_FDCWD, "caf\xe9-\xff.txt", O_WRONLY | O_CREAT, 0600);  /* not UTF-8 */
     write(1, "done\n", 5);
     return 0;
 }
@@ -153,3 +154,10 @@ def test_every_event_matches_its_schema(run):
 
     for e in run.events:
         assert list(e.args) == [p.name for p in EVENT_SCHEMA[e.type]], e.type
+
+
+def test_non_utf8_names_survive(run):
+    raw = b"caf\xe9-\xff.txt"
+    ev = [e for e in run.of_type("openat") if e.args["name"] and os.fsencode(e.args["name"]) == raw]
+    assert len(ev) == 1 and ev[0].res >= 0
+    assert os.path.exists(os.path.join(os.fsencode(run.work), raw))

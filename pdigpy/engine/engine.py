@@ -116,7 +116,6 @@ class RuleEngine:
             try:
                 with open(path, "rb") as fh:
                     raw = fh.read()
-                text = raw.decode("utf-8", errors="surrogateescape")
             except OSError as e:
                 fr = FileResult(path)
                 fr.add_error("LOAD_ERR_FILE_READ", f"Could not read file {path}: {e.strerror or e}", Context.root(path))
@@ -124,7 +123,12 @@ class RuleEngine:
                 if stop_on_error:
                     break
                 continue
-            fr = self._load_one(text, path)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                fr = _bad_utf8(path, raw, e)
+            else:
+                fr = self._load_one(text, path)
             result.files.append(fr)
             if not fr.successful and stop_on_error:
                 break
@@ -416,6 +420,20 @@ class RuleEngine:
 
 
 _UNSET = object()
+
+
+def _bad_utf8(path: str, raw: bytes, err: UnicodeDecodeError) -> FileResult:
+    text = raw.decode("utf-8", errors="replace")
+    head = raw[: err.start].decode("utf-8", errors="replace")
+    line = head.count("\n")
+    col = len(head) - (head.rfind("\n") + 1)
+    fr = FileResult(path, text)
+    fr.add_error(
+        "LOAD_ERR_YAML_PARSE",
+        f"yaml: invalid UTF-8 byte 0x{raw[err.start]:02x} at line {line + 1}, column {col + 1}",
+        Context.root(path).child("value for", "", line, col, len(head)),
+    )
+    return fr
 
 
 class _Plan:

@@ -430,6 +430,8 @@ def substitute_list(cond: str, name: str, items: list[str]) -> tuple[str, bool]:
 def exception_condition(cond: str, exceptions: list[ExceptionInfo]) -> tuple[str, set[str]]:
     """``(C) and not E1 and not E2 ...`` as Falco builds it from the exceptions' values."""
     fields_used: set[str] = set()
+    if not exceptions:
+        return cond, fields_used  # positions in errors then match the condition as written
     out = "(" + cond + ")"
     for ex in exceptions:
         if not ex.fields.is_list:

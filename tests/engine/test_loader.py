@@ -308,3 +308,25 @@ def test_schema_warnings_for_unknown_keys_and_lowercase_priority():
     _, res = load("- list: l\n  items: []\n  bogus: 1\n")
     doc = json.loads(res.report_json())["falco_load_results"][0]
     assert doc["schema_valid"] is False and doc["schema_warnings"]
+
+
+def test_invalid_utf8_names_the_byte_and_place(tmp_path):
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"- list: ok\n  items: [a]\n- list: a\xff\n  items: []\n")
+    res = make_engine().load_files([str(path)])
+    (err,) = res.errors
+    assert err.code == "LOAD_ERR_YAML_PARSE"
+    assert err.message == "yaml: invalid UTF-8 byte 0xff at line 3, column 10"
+    assert (err.line, err.column) == (3, 10)
+
+
+def test_crlf_file_and_condition_error_position(tmp_path):
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(b"- rule: r\r\n  desc: d\r\n  condition: evt.type=open and\r\n  output: o\r\n  priority: INFO\r\n")
+    res = make_engine().load_files([str(path)])
+    (err,) = res.errors
+    assert err.code == "LOAD_ERR_COMPILE_CONDITION"
+    assert (err.line, err.column) == (3, 14)  # the condition; the expression location has the offset in it
+    expr = err.context.locations[-1]
+    assert expr.item_type == "condition expression" and expr.name == '"evt.type=open and"'
+    assert err.context.snippet(res.contents) == "evt.type=open and\n                ^\n"

@@ -189,3 +189,24 @@ def test_a_failing_sink_never_takes_the_app_down(tmp_path, cbin):
     import json
 
     assert json.loads(st.read_text())["internal_errors"] >= 3
+
+
+def test_sigterm_reaches_the_app_when_pdigpy_is_pid1(tmp_path):
+    """As a container entrypoint: PID 1 gets SIGTERM from outside, the app shuts down, the exit code passes."""
+    from conftest import children_of
+
+    marker = tmp_path / "marker"
+    ev = tmp_path / "ev.jsonl"
+    cmd = ["unshare", "-fp", "--mount-proc"] + runner_argv(ev) + ["--", PYTHON, "-c", TRAP_APP, str(marker)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        pid1 = wait_for(lambda: (children_of(p.pid) or [0])[0], what="pdigpy as pid 1")
+        assert Path(f"/proc/{pid1}/status").read_text().count("NSpid:\t%d\t1\n" % pid1) == 1
+        os.kill(pid1, signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert marker.read_text() == "SIGTERM"

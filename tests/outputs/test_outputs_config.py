@@ -128,3 +128,28 @@ def test_the_products_config_loader_feeds_the_hub(tmp_path):
     assert hub.sink_names == ["stderr_output", "file_output", "http_output", "forwarders.webhook"]
     assert (hub.settings.json_output, hub.settings.flush_timeout, hub.settings.output_timeout) == (True, 2, 0.5)
     hub.close(0, report=False)
+
+
+def test_kafka_settings_map_to_librdkafka():
+    from pdigpy.outputs.config import Section
+    from pdigpy.outputs.forwarders.kafka import producer_config
+    from pdigpy.outputs.settings import read_settings
+
+    settings = read_settings({"output_timeout": 1500})
+    conf = producer_config(Section({"hostport": "k1:9092, k2:9093", "topic": "t", "requiredacks": "one",
+                                    "compression": "zstd", "balancer": "murmur2", "clientid": "me",
+                                    "sasl": "SCRAM_SHA512", "username": "u", "password": "p", "tls": True,
+                                    "options": {"ssl.ca.location": "/ca.pem", "acks": "all"}},
+                                   "forwarders.kafka"), settings)
+    assert conf == {
+        "bootstrap.servers": "k1:9092, k2:9093", "acks": "all", "compression.type": "zstd",
+        "partitioner": "murmur2", "message.timeout.ms": 1500, "socket.connection.setup.timeout.ms": 1500,
+        "reconnect.backoff.max.ms": 1000, "client.id": "me", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u", "sasl.password": "p", "security.protocol": "SASL_SSL", "ssl.ca.location": "/ca.pem",
+    }
+    plain_tls = producer_config(Section({"hostport": "k:1", "topic": "t", "tls": True, "sasl": ""}, "k"), settings)
+    assert plain_tls["security.protocol"] == "SSL" and plain_tls["acks"] == "all"
+    sasl_plain = producer_config(Section({"hostport": "k:1", "topic": "t", "sasl": "PLAIN", "username": "u"}, "k"),
+                                 settings)
+    assert (sasl_plain["security.protocol"], sasl_plain["sasl.mechanism"]) == ("SASL_PLAINTEXT", "PLAIN")
+    assert producer_config(Section({"hostport": "k:1", "topic": "t"}, "k"), settings)["partitioner"] == "random"

@@ -115,3 +115,48 @@ def test_no_region_is_a_startup_error(aws_env):
     del config["forwarders"]["aws"]["region"]
     with pytest.raises(ConfigError, match=r"^forwarders.aws.region: no AWS region"):
         OutputHub.from_config(config)
+
+
+# -- a Lambda-compatible endpoint of the test's own (forwarders.aws.endpoint) ------------------------
+
+def endpoint_config(url: str, **lam) -> dict:
+    return {"stderr_output": {"enabled": False}, "output_timeout": 1000,
+            "pdigpy": {"retry": {"window": 5, "initial_backoff": 0.05, "max_backoff": 0.1}},
+            "forwarders": {"aws": {"region": "eu-west-1", "endpoint": url,
+                                   "lambda": {"functionname": "falco-alerts", **lam}}}}
+
+
+def invoke(config: dict):
+    hub = OutputHub.from_config(config)
+    hub.start()
+    hub.submit(make_alert())
+    return hub.close(10, report=False)
+
+
+def test_endpoint_receives_the_invoke_api_call(aws_env, receiver):
+    report = invoke(endpoint_config(receiver.url))
+    assert report.counters.sinks["forwarders.aws.lambda"].sent == 1
+    [req] = receiver.requests
+    assert req.method == "POST"
+    assert req.path == "/2015-03-31/functions/falco-alerts/invocations"
+    assert req.header("X-Amz-Invocation-Type") == "RequestResponse"
+    assert req.header("Authorization").startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    payload = json.loads(req.body)
+    assert list(payload)[:4] == ["uuid", "output", "priority", "rule"]
+
+
+def test_throttling_and_5xx_are_retried(aws_env, receiver):
+    answers = iter([429, 500])
+    receiver.status = lambda req: next(answers, 200)
+    report = invoke(endpoint_config(receiver.url))
+    c = report.counters.sinks["forwarders.aws.lambda"]
+    assert (c.sent, c.retried, c.failed) == (1, 2, 0)
+    assert len(receiver.requests) == 3
+
+
+def test_a_missing_function_is_a_final_failure(aws_env, receiver):
+    receiver.status = 404
+    report = invoke(endpoint_config(receiver.url))
+    c = report.counters.sinks["forwarders.aws.lambda"]
+    assert (c.sent, c.retried, c.failed) == (0, 0, 1)
+    assert len(receiver.requests) == 1

@@ -68,7 +68,7 @@ class LambdaForwarder(Sink):
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             raise DeliveryError(f"lambda {self.function}: {code or status}: {exc}",
-                                retryable=code in RETRYABLE_CODES or status >= 500) from None
+                                retryable=code in RETRYABLE_CODES or status == 429 or status >= 500) from None
         except BotoCoreError as exc:  # endpoint unreachable, timeouts
             raise DeliveryError(f"lambda {self.function}: {exc}") from None
         if response.get("FunctionError"):

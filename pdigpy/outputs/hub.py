@@ -143,8 +143,7 @@ class OutputHub:
         with self._lock:
             self._dropped += 1
         if not self._full_notice and not self._closed:
-            self._full_notice = True
-            self.log.write(f"outputs: queue full ({self._queue.capacity} alerts); dropping new alerts until it drains")
+            self._full_notice = True  # written by the dispatcher: no I/O on the tracer's thread
         return False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -234,8 +233,12 @@ class OutputHub:
 
     # -- dispatcher thread ----------------------------------------------------------------------
     def _dispatch(self) -> None:
+        noticed = False
         while True:
             entry = self._queue.get(self.DISPATCH_POLL)
+            if self._full_notice and not noticed:
+                noticed = True
+                self.log.write(f"outputs: queue full ({self._queue.capacity} alerts); dropping new alerts until it drains")
             if entry is None:
                 if self._queue.closed and not len(self._queue):
                     return

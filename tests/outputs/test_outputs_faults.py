@@ -185,3 +185,28 @@ def test_alerts_raised_just_before_exit_are_delivered_by_the_flush(tmp_path):
         assert len(events.read_text().splitlines()) == 8
     finally:
         receiver.stop()
+
+
+def test_hub_queue_full_drops_newest_with_one_notice(capsys):
+    gate = threading.Event()
+    receiver = Receiver(status=lambda req: (gate.wait(5), 200)[1]).start()
+    try:
+        config = config_for(receiver.url, timeout_ms=5000, capacity=2)
+        hub = OutputHub.from_config(config)
+        hub.start()
+        hub.submit(make_alert(rule="q0"))
+        receiver.wait_for(1)
+        spent = timed_submits(hub, [make_alert(rule=f"q{i}") for i in range(1, 200)])
+        assert max(spent) < SUBMIT_BOUND
+        gate.set()
+        report = hub.close(8)
+        assert report.counters.submitted == 200
+        c = report.counters.sinks["http_output"]
+        assert report.counters.dropped + c.dropped == 200 - c.sent
+        assert rules(receiver.accepted) == [f"q{i}" for i in range(c.sent)]
+    finally:
+        gate.set()
+        receiver.stop()
+    err = capsys.readouterr().err
+    assert err.count("dropping new alerts") <= 2  # at most one notice for the hub queue and one for the sink's
+    assert "dropped" in err.split("dropping new alerts")[-1]  # and the report at exit says how many

@@ -310,11 +310,11 @@ def run(args: argparse.Namespace) -> int:
     from pdigpy.tracer.session import TraceOptions, Tracer
     from pdigpy.tracer.signals import FORWARDED
 
-    # The signals the tracer relays to the app must be blocked in every thread, and
-    # threads inherit the mask of their creator: block them before the outputs' and
-    # the stats' threads start. They stay blocked through the flush at exit, so a
-    # late SIGTERM cannot cut the last alerts off (the flush is bounded).
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    # The signals the tracer relays to the app must be blocked in every thread but
+    # its relay, and threads inherit their creator's mask: block them while the
+    # outputs' and stats' threads start, then give the main thread its mask back
+    # (the tracer blocks them itself and hands the original mask to the app).
+    original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     container = _detect_container()
     pipeline, engine = _build(args, config, files, container=container)
     event_types = traced_event_types(engine)
@@ -337,12 +337,15 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         _log(f"tracing {len(event_types)} event types, {pipeline.stats.syscalls_traced} syscalls"
              f"{' (no seccomp)' if args.no_seccomp else ''}")
+    signal.pthread_sigmask(signal.SIG_SETMASK, original_mask)
     if args.pid is not None:
         code = tracer.attach(args.pid)
         target = f"pid {args.pid}"
     else:
         code = tracer.run_command(list(args.command))
         target = " ".join(args.command)
+    # The app is gone: a late SIGTERM must not cut the flush of the last alerts short (it is bounded).
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     return _finish(pipeline, args, engine, reporter, code,
                    {"command": target, "exit_code": str(code), "rules_files": " ".join(files)})
 

@@ -157,6 +157,14 @@ def test_app_exit_status_passes_through(rules_file, argv, code):
     assert res.returncode == code, res.stderr
 
 
+def test_the_apps_signal_mask_is_untouched(rules_file):
+    argv = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]
+    direct = subprocess.run(argv, capture_output=True, text=True, check=True)
+    res = run_pdigpy("-r", str(rules_file), "--", *argv)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == direct.stdout
+
+
 def test_stdin_and_args_pass_through(rules_file):
     res = run_pdigpy("-r", str(rules_file), "--", "sh", "-c", 'cat; printf "[%s]" "$@"', "sh", "a b", "-r", "--",
                      input="from stdin\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -305,8 +306,6 @@ def run(args: argparse.Namespace) -> int:
     """Trace ``args.command`` (or attach to ``args.pid``); return the app's status (or 86 with --fail-on)."""
     config = _load_config(args)
     files = resolve_rules_files(args.rules, config)  # user errors first, before the heavy imports
-    import signal
-
     from pdigpy.tracer.session import TraceOptions, Tracer
     from pdigpy.tracer.signals import FORWARDED
 

@@ -189,3 +189,123 @@ def test_generated_trees_compile_or_fail_cleanly(tree, registry, make_ev):
         return
     for values in ({}, {"proc.name": "bash", "fd.name": "/etc/x", "proc.pname": "sh"}):
         assert predicate(make_ev(values)) in (True, False)
+
+
+# ------------------------------------------- compiled vs. reference semantics
+# A deliberately naive evaluator (an AST walk straight from spec §1.3/§1.4) is
+# compared with the compiled predicate on random trees and random events: this
+# covers inlined checks, evt.type-first reordering and the missing-value rule.
+
+from pdigpy.engine.operators import make_glob, make_pmatch  # noqa: E402  (checked against libc separately)
+
+REF_FIELDS = {"proc.name": "s", "fd.name": "s", "evt.res": "i", "proc.aname": "any", "fd.types": "list", "fd.port": "either"}
+REF_WORDS = ["bash", "sh", "/etc", "/etc/x", "b*", "*sh", "1", "-1", "22"]
+
+
+def _ref_one(op, v, r):
+    if op in ("=", "=="):
+        return v == r
+    if op == "!=":
+        return v != r
+    if op == "<":
+        return v < r
+    if op == ">":
+        return v > r
+    if op == "contains":
+        return r in v
+    if op == "startswith":
+        return v.startswith(r)
+    if op == "endswith":
+        return v.endswith(r)
+    if op == "glob":
+        return make_glob(r)(v)
+    raise AssertionError(op)
+
+
+def _ref_check(node: Check, values: dict) -> bool:
+    name = node.lhs.name
+    kind = REF_FIELDS[name]
+    v = values.get(name)
+    if v is None:
+        return False
+    if node.op == "exists":
+        return bool(v) if kind == "any" else True
+    rhs = node.rhs
+    texts = [x.text for x in rhs.items] if isinstance(rhs, ListValue) else [rhs.text]
+    consts = [int(t) for t in texts] if kind in ("i", "either") else texts
+    op = node.op
+    elements = v if kind in ("any", "either", "list") else [v]
+    if kind == "list":
+        if op == "in":
+            return bool(v) and all(x in consts for x in v)
+        return any(x in consts for x in v)
+
+    def scalar(x):
+        if node.modifier:
+            hits = [_ref_one(op, x, c) for c in consts]
+            return {"anyof": any(hits), "allof": all(hits), "oneof": hits.count(True) == 1}[node.modifier]
+        if op in ("in", "intersects"):
+            return x in consts
+        if op == "pmatch":
+            return make_pmatch(consts)(x)
+        return _ref_one(op, x, consts[0])
+
+    if kind == "either" and op == "!=":
+        return all(scalar(x) for x in elements)
+    return any(scalar(x) for x in elements)
+
+
+def _ref_eval(node, values: dict) -> bool:
+    if isinstance(node, And):
+        return all(_ref_eval(c, values) for c in node.children)
+    if isinstance(node, Or):
+        return any(_ref_eval(c, values) for c in node.children)
+    if isinstance(node, Not):
+        return not _ref_eval(node.child, values)
+    return _ref_check(node, values)
+
+
+ref_words = st.sampled_from(REF_WORDS).map(Value)
+ref_checks = st.one_of(
+    st.builds(Check, st.sampled_from(["proc.name", "fd.name", "proc.aname"]).map(FieldRef),
+              st.sampled_from(["=", "!=", "contains", "startswith", "endswith", "glob"]), ref_words),
+    st.builds(Check, st.sampled_from(["proc.name", "fd.name", "proc.aname"]).map(FieldRef),
+              st.sampled_from(["in", "pmatch"]), st.builds(ListValue, st.lists(ref_words, max_size=3).map(tuple))),
+    st.builds(Check, st.sampled_from(["proc.name", "fd.name"]).map(FieldRef),
+              st.sampled_from(["=", "!=", "contains"]), st.builds(ListValue, st.lists(ref_words, max_size=3).map(tuple)),
+              st.sampled_from(["anyof", "allof", "oneof"])),
+    st.builds(Check, st.just(FieldRef("evt.res")), st.sampled_from(["=", "!=", "<", ">"]),
+              st.sampled_from(["1", "-1", "22"]).map(Value)),
+    st.builds(Check, st.just(FieldRef("fd.port")), st.sampled_from(["=", "!="]), st.sampled_from(["1", "22"]).map(Value)),
+    st.builds(Check, st.just(FieldRef("fd.types")), st.sampled_from(["in", "intersects"]),
+              st.builds(ListValue, st.lists(st.sampled_from(["file", "ipv4"]).map(Value), max_size=2).map(tuple))),
+    st.builds(Check, st.sampled_from(list(REF_FIELDS)).map(FieldRef), st.just("exists")),
+)
+ref_trees = st.recursive(
+    ref_checks,
+    lambda inner: st.one_of(
+        st.builds(And, st.lists(inner, min_size=2, max_size=3).map(tuple)),
+        st.builds(Or, st.lists(inner, min_size=2, max_size=3).map(tuple)),
+        st.builds(Not, inner),
+    ),
+    max_leaves=6,
+)
+maybe = lambda s: st.none() | s  # noqa: E731
+ref_events = st.fixed_dictionaries(
+    {
+        "proc.name": maybe(st.sampled_from(["bash", "sh", "b", "/etc/x"])),
+        "fd.name": maybe(st.sampled_from(["/etc", "/etc/x", "/etcx", "bash", ""])),
+        "evt.res": maybe(st.sampled_from([-1, 1, 22])),
+        "proc.aname": maybe(st.lists(st.sampled_from(["bash", "sh", "init"]), max_size=3)),
+        "fd.types": maybe(st.lists(st.sampled_from(["file", "ipv4", "pipe"]), max_size=2)),
+        "fd.port": maybe(st.lists(st.sampled_from([1, 22, 80]), min_size=2, max_size=2)),
+    }
+)
+
+
+@SETTINGS
+@given(tree=ref_trees, values=ref_events)
+def test_compiled_predicate_agrees_with_reference_semantics(tree, values, registry, make_ev):
+    predicate = compile_condition(tree, registry)
+    present = {k: v for k, v in values.items() if v is not None}
+    assert predicate(make_ev(present)) is _ref_eval(tree, present)

@@ -165,6 +165,15 @@ def test_the_apps_signal_mask_is_untouched(rules_file):
     assert res.stdout == direct.stdout
 
 
+def test_a_command_that_cannot_be_executed_gives_126(tmp_path, rules_file):
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho never\n")
+    script.chmod(0o644)
+    res = run_pdigpy("-r", str(rules_file), "--", str(script))
+    assert res.returncode == 126, res.stderr
+    assert res.stdout == ""
+
+
 def test_stdin_and_args_pass_through(rules_file):
     res = run_pdigpy("-r", str(rules_file), "--", "sh", "-c", 'cat; printf "[%s]" "$@"', "sh", "a b", "-r", "--",
                      input="from stdin\n")
@@ -314,6 +323,17 @@ def test_validate_good_and_bad_rules(tmp_path, rules_file):
     data = json.loads(js.stdout)
     [result] = data["falco_load_results"]
     assert result["successful"] is False and result["errors"]
+
+
+def test_validate_warnings_go_to_stderr(tmp_path):
+    warn = tmp_path / "warn_rules.yaml"
+    # A rule with no event type restriction: Falco's LOAD_NO_EVTTYPE warning.
+    warn.write_text("- rule: no evttype\n  desc: d\n  condition: proc.name = pdigpy-never\n"
+                    "  output: x\n  priority: WARNING\n")
+    res = run_pdigpy("-V", str(warn))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout == f"{warn}: Ok, with warnings\n"
+    assert "LOAD_NO_EVTTYPE" in res.stderr
 
 
 def test_a_run_with_invalid_rules_does_not_start_the_app(tmp_path):

@@ -163,6 +163,7 @@ class SinkWorker:
 
     def _deliver(self, item: Rendered) -> None:
         retry_number = 0
+        why = "not retried"
         while True:
             try:
                 self.sink.send(item)
@@ -178,19 +179,22 @@ class SinkWorker:
                     self._failed_attempts = 0
                 return
             self._note_failure(error)
-            if self.sink.retry and error.retryable and not self.abort.is_set():
+            if self.sink.retry and error.retryable:
+                why = "flush at exit out of time"
+                if self.abort.is_set():
+                    break
                 delay = self.policy.backoff(retry_number)
                 if time.monotonic() + delay <= item.submitted + self.policy.window:
                     if self.abort.wait(delay):
-                        break  # the flush at exit ran out of time
+                        break
                     self.count(retried=1)
                     retry_number += 1
                     continue
+                why = "retry window over"
             break
         self.count(failed=1)
         if self._give_up_notices < self.GIVE_UP_NOTICES:
             self._give_up_notices += 1
-            why = "retry window over" if error.retryable and self.sink.retry else "not retried"
             self.log.write(f"{self.sink.name}: alert not delivered (rule {item.alert.rule!r}): {error} ({why})")
 
     def _note_failure(self, error: DeliveryError) -> None:

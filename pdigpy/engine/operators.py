@@ -12,8 +12,8 @@ it with the missing-value rule. Semantics follow libsinsp (spec §1.3):
 - ``regex``: a full, anchored match. Python's ``re`` stands in for RE2 (POSIX
   syntax): back-references and look-arounds are rejected (RE2 has neither),
   ``[[:class:]]`` is translated; Perl classes like ``\\d`` are accepted although
-  RE2's POSIX mode would refuse them, and invalid UTF-8 is not replaced by
-  U+FFFD before matching.
+  RE2's POSIX mode would refuse them. Bytes that are not UTF-8 are replaced by
+  U+FFFD before matching (Falco 0.45).
 - ``bcontains``/``bstartswith``: the RHS is hex (converted by values.py).
 """
 
@@ -247,7 +247,18 @@ def make_regex(pattern: str) -> Test:
         match = re.compile(_translate_posix_classes(pattern), re.DOTALL).fullmatch
     except re.error as exc:
         raise OperatorError(f"invalid regex '{pattern}': {exc}") from None
-    return lambda v: match(v) is not None
+
+    def test(v: str) -> bool:
+        if not v.isascii():
+            v = _valid_utf8(v)
+        return match(v) is not None
+
+    return test
+
+
+def _valid_utf8(text: str) -> str:
+    """Bytes that were not UTF-8 (surrogate escapes) become U+FFFD, as Falco 0.45 does for regex."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 _REGEX_META = re.compile(r"[.^$*+?()\[\]{}|\\]")

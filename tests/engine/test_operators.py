@@ -193,3 +193,10 @@ def test_regex_could_be_simpler(pattern, simpler):
 def test_ascii_case(text, lower, upper):
     assert ascii_lower(text) == lower
     assert ascii_upper(text) == upper
+
+
+def test_regex_sees_invalid_utf8_as_replacement_characters():
+    # "\udcff" is how os.fsdecode carries the raw byte 0xff
+    assert make_regex("a\ufffdb")("a\udcffb") is True
+    assert make_regex("a.b")("a\udcffb") is True
+    assert make_regex("é+")("éé") is True

@@ -77,7 +77,8 @@ class DeliveryReport:
         """One line per problem, for stderr; empty when every alert reached every sink."""
         out = []
         if self.counters.dropped:
-            out.append(f"outputs: {self.counters.dropped} alert(s) dropped before any sink saw them (queue full)")
+            out.append(f"outputs: {self.counters.dropped} alert(s) dropped before any sink saw them "
+                       "(queue full, or submitted after the flush began)")
         if self.counters.render_errors:
             out.append(f"outputs: {self.counters.render_errors} alert(s) could not be rendered")
         for name, c in self.counters.sinks.items():

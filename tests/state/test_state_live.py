@@ -276,3 +276,36 @@ def test_reverse_shell_style_dup_to_stdin_is_a_socket() -> None:
     assert (fd.type, fd.typechar, fd.l4proto, fd.connected) == ("ipv4", "4", "tcp", True)
     assert fd.sip == "127.0.0.1" and fd.sport == port
     assert fd.name == f"127.0.0.1:{fd.cport}->127.0.0.1:{port}"
+
+
+def test_attach_uses_the_snapshot_cwd_and_threads() -> None:
+    """Attach mode: the process's cwd and its other thread come from snapshots."""
+    import subprocess
+
+    code = ("import time, os, threading\n"
+            "t = threading.Thread(target=time.sleep, args=(2,)); t.start()\n"
+            "os.chdir('/etc')\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(0.3)\n"
+            "for i in range(10):\n"
+            "    open('hostname').close(); time.sleep(0.02)\n")
+    proc = subprocess.Popen([sys.executable, "-S", "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"  # chdir done before we attach
+        sink = RecordingSink()
+        opts = tracer_session.TraceOptions(event_types=STATE_EVENT_TYPES, seccomp=False)
+        tracer_session.Tracer(sink, opts).attach(proc.pid)
+    finally:
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert sink.state.errors == 0, sink.state.last_error
+    assert not [e for e in sink.events if e.type == "chdir"]
+    opens = [e for e in sink.events if e.type == "openat" and e.fdinfo is not None
+             and e.fdinfo.nameraw == "hostname"]
+    assert opens and all(e.fdinfo.name == "/etc/hostname" for e in opens)
+    main = opens[0].thread
+    assert main.pid == proc.pid and main.proc.cwd == "/etc"
+    assert os.getpid() in [a.pid for a in sink.state.ancestors(main)]
+    group = sink.state.groups.get(proc.pid)
+    siblings = [] if group is None else [sink.state.get_thread(t) for t in group.tids if t != proc.pid]
+    assert all(s is None or s.fds is main.fds for s in siblings)

@@ -262,7 +262,7 @@ class RuleEngine:
         rules = self._finite.get(evtype)
         if rules is None:
             rules = [r for r in self._catchall if evtype not in r.event_types.names]
-        plan = _build_plan(evtype, rules, self._env)
+        plan = _build_plan(evtype, rules, self._env, self._first)
         self._plans[evtype] = plan
         return plan
 
@@ -301,46 +301,56 @@ class RuleEngine:
     # ---------------------------------------------------------------- evaluation
 
     def evaluate(self, evt: Event) -> list[Alert]:
-        # Hot path: one dict lookup on the event type, then a loop over that type's rules. Checks
-        # shared by several rules of the type run at most once per event (memo), and checks decided
-        # by the event type alone were removed when the plan was built.
+        # Hot path: one dict lookup on the event type, then the type's generated plan: the rules of
+        # that type in order, checks decided by the type removed, checks shared by rules run once.
         plan = self._plans.get(evt.type)
         if plan is None:
             plan = self._plan(evt.type)
-        entries = plan.entries
-        if not entries:
+        run = plan.run
+        if run is None:
             return []
-        shared = plan.shared
-        memo = [_UNSET] * len(shared) if shared else None
+        try:
+            hits = run(evt)
+        except Exception:  # some rule's check raised: redo this event rule by rule to name it
+            hits = plan.slow(evt, self)
+        if not hits:
+            return []
         alerts = []
-        for sids, rest, render, rule in entries:
+        entries = plan.entries
+        for i in hits:
+            rule = entries[i][3]
             try:
-                ok = True
-                for sid in sids:
-                    v = memo[sid]
-                    if v is _UNSET:
-                        v = memo[sid] = shared[sid](evt)
-                    if not v:
-                        ok = False
-                        break
-                if not ok or (rest is not None and not rest(evt)):
-                    continue
-                text, fields = render(evt)
-            except Exception as exc:  # a broken rule must never stop the others or the tracer
+                text, fields = entries[i][2](evt)
+            except Exception as exc:  # a broken output must never stop the others or the tracer
+                self._rule_failed(rule, evt, exc)
+                if self._first:  # the next matching rule gets its chance, as if this one had not matched
+                    more = plan.slow(evt, self, i + 1)
+                    if more:
+                        return self._alerts_for(evt, plan, more)
+                continue
+            alerts.append(self._alert(evt, rule, text, fields))
+        return alerts
+
+    def _alerts_for(self, evt: Event, plan: _Plan, hits: list[int]) -> list[Alert]:
+        out = []
+        for i in hits:
+            rule = plan.entries[i][3]
+            try:
+                text, fields = plan.entries[i][2](evt)
+            except Exception as exc:
                 self._rule_failed(rule, evt, exc)
                 continue
-            if "evt.time" not in fields:
-                fields["evt.time"] = evt.ts
-            thread = evt.thread
-            alerts.append(
-                Alert(
-                    evt.ts, rule.name, rule.priority, text, fields, list(rule.tags), rule.source, self.hostname,
-                    thread.comm if thread is not None else "", evt.pid,
-                )
-            )
-            if self._first:
-                break
-        return alerts
+            out.append(self._alert(evt, rule, text, fields))
+        return out
+
+    def _alert(self, evt: Event, rule: Rule, text: str, fields: dict) -> Alert:
+        if "evt.time" not in fields:
+            fields["evt.time"] = evt.ts
+        thread = evt.thread
+        return Alert(
+            evt.ts, rule.name, rule.priority, text, fields, list(rule.tags), rule.source, self.hostname,
+            thread.comm if thread is not None else "", evt.pid,
+        )
 
     def _rule_failed(self, rule: Rule, evt: Event, exc: Exception) -> None:
         n = self.errors_by_rule.get(rule.name, 0) + 1
@@ -438,13 +448,70 @@ def _bad_utf8(path: str, raw: bytes, err: UnicodeDecodeError) -> FileResult:
 
 class _Plan:
     """Per event type: ``entries`` = (shared check ids, rest predicate or None, render, rule) in
-    evaluation order; ``shared`` = the predicates of checks used by two or more of the rules."""
+    evaluation order; ``shared`` = the predicates of checks used by two or more of the rules;
+    ``run(evt)`` = generated code returning the indices of the matching entries (the first only
+    with ``rule_matching: first``)."""
 
-    __slots__ = ("entries", "shared")
+    __slots__ = ("entries", "shared", "run")
 
-    def __init__(self, entries: list, shared: list):
+    def __init__(self, entries: list, shared: list, first: bool):
         self.entries = entries
         self.shared = shared
+        self.run = _generate(entries, shared, first) if entries else None
+
+    def slow(self, evt: Event, engine: RuleEngine, start: int = 0) -> list[int]:
+        """The same as ``run`` with each rule guarded: used when ``run`` raised, to find the rule."""
+        shared = self.shared
+        memo = [_UNSET] * len(shared)
+        hits = []
+        for i in range(start, len(self.entries)):
+            sids, rest, _render, rule = self.entries[i]
+            try:
+                ok = True
+                for sid in sids:
+                    v = memo[sid]
+                    if v is _UNSET:
+                        v = memo[sid] = shared[sid](evt)
+                    if not v:
+                        ok = False
+                        break
+                if not ok or (rest is not None and not rest(evt)):
+                    continue
+            except Exception as exc:
+                engine._rule_failed(rule, evt, exc)
+                continue
+            hits.append(i)
+            if engine._first:
+                break
+        return hits
+
+
+def _generate(entries: list, shared: list, first: bool):
+    """Straight-line Python for one event type: shared checks are locals computed on first use."""
+    params = [f"S{i}" for i in range(len(shared))] + [f"R{k}" for k, e in enumerate(entries) if e[1] is not None]
+    body = ["def run(evt):"]
+    if shared:
+        body.append("    " + " = ".join(f"c{i}" for i in range(len(shared))) + " = UNSET")
+    if not first:
+        body.append("    out = []")
+    for k, (sids, rest, _render, _rule) in enumerate(entries):
+        body.append("    while True:")
+        for sid in sids:
+            body.append(f"        if c{sid} is UNSET:")
+            body.append(f"            c{sid} = S{sid}(evt)")
+            body.append(f"        if not c{sid}:")
+            body.append("            break")
+        if rest is not None:
+            body.append(f"        if not R{k}(evt):")
+            body.append("            break")
+        body.append(f"        return ({k},)" if first else f"        out.append({k})")
+        body.append("        break")
+    body.append("    return ()" if first else "    return out")
+    src = f"def make({', '.join(['UNSET'] + params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
+    ns: dict = {}
+    exec(compile(src, "<pdigpy evaluation plan>", "exec"), ns)  # noqa: S102 - source built above from indices only
+    args = [_UNSET] + list(shared) + [e[1] for e in entries if e[1] is not None]
+    return ns["make"](*args)
 
 
 def _conjuncts(node) -> list:
@@ -458,7 +525,7 @@ def _conjuncts(node) -> list:
     return [node]
 
 
-def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv) -> _Plan:
+def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) -> _Plan:
     from pdigpy.engine.ast import And
     from pdigpy.engine.index import static_truth
     from pdigpy.engine.ruleset import _compile
@@ -505,7 +572,7 @@ def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv) -> _Plan:
             entries.append((tuple(sids), rest, r.formatter.render, r))
         except Exception:  # the whole condition compiled, so this is not expected: use it as is
             entries.append(((), r.match, r.formatter.render, r))
-    return _Plan(entries, shared)
+    return _Plan(entries, shared, first)
 
 
 def _types(node):

@@ -233,3 +233,17 @@ def test_describe_lists_rules_macros_and_lists():
     assert hosts["details"]["macros"] == ["open_read"]
     assert hosts["details"]["condition_compiled"].startswith("((evt.type in (open, openat)")
     assert doc["macros"][0]["details"]["used"] is True
+
+
+def test_broken_output_lets_the_next_matching_rule_fire(capsys):
+    text = (
+        "- rule: a\n  desc: d\n  condition: evt.type = openat\n  output: by %proc.name\n  priority: INFO\n"
+        "- rule: b\n  desc: d\n  condition: evt.type = openat and evt.rawres = 3\n  output: plain text\n  priority: INFO\n"
+    )
+    engine = engine_for(text)
+    evt = Event(num=1, ts=5, tid=1, pid=1, type="openat", res=3,
+                args={"fd": 3, "dirfd": -100, "name": "/x", "flags": O_RDONLY, "mode": 0, "dev": 0, "ino": 0})
+    evt.thread = "not a thread record"  # proc.name cannot be extracted for the output of rule a
+    assert [(a.rule, a.output) for a in engine.evaluate(evt)] == [("b", "plain text")]
+    assert engine.errors_by_rule == {"a": 1}
+    assert "rule 'a' failed" in capsys.readouterr().err

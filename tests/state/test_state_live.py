@@ -309,3 +309,19 @@ def test_attach_uses_the_snapshot_cwd_and_threads() -> None:
     group = sink.state.groups.get(proc.pid)
     siblings = [] if group is None else [sink.state.get_thread(t) for t in group.tids if t != proc.pid]
     assert all(s is None or s.fds is main.fds for s in siblings)
+
+
+def test_many_short_processes_leave_no_records() -> None:
+    class Counting(RecordingSink):
+        def on_event(self, evt: Event) -> None:  # no views kept: this is about the state's size
+            self.state.apply(evt)
+            self.count = getattr(self, "count", 0) + 1
+
+    sink = Counting()
+    rc = trace(["sh", "-c", "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done"], sink)
+    assert rc == 0 and sink.state.errors == 0
+    execs = sink.count  # at least a clone pair, an exec and a procexit per /bin/true
+    assert execs >= 300 * 4
+    snapshots_and_shell = len(sink.state.threads)
+    assert snapshots_and_shell <= 12, sorted(sink.state.threads)
+    assert len(sink.state.groups) == snapshots_and_shell

@@ -346,10 +346,9 @@ class RuleEngine:
     def _alert(self, evt: Event, rule: Rule, text: str, fields: dict) -> Alert:
         if "evt.time" not in fields:
             fields["evt.time"] = evt.ts
-        thread = evt.thread
         return Alert(
             evt.ts, rule.name, rule.priority, text, fields, list(rule.tags), rule.source, self.hostname,
-            thread.comm if thread is not None else "", evt.pid,
+            getattr(evt.thread, "comm", "") or "", evt.pid,
         )
 
     def _rule_failed(self, rule: Rule, evt: Event, exc: Exception) -> None:

@@ -129,14 +129,17 @@ _EVENT_TYPES: frozenset[str] | None = None
 def known_event_types() -> frozenset[str] | None:
     """Every event name ``evt.type`` may be compared with (None: the schema is not available).
 
-    Falco also accepts bare syscall names; pdigpy's schema names every event the
-    tracer can produce, so an unknown name here could never match anyway.
+    These are the events pdigpy produces plus the names Falco knows but a
+    ptrace tracer never produces (``container``, ``switch``): rules naming those
+    load, and the check is simply never true.
     """
     global _EVENT_TYPES
     if _EVENT_TYPES is None:
         try:
-            from pdigpy.events.schema import ALL_EVENT_TYPES
+            from pdigpy.events import schema
         except ImportError:
             return None
-        _EVENT_TYPES = frozenset(ALL_EVENT_TYPES)
+        names = set(schema.ALL_EVENT_TYPES)
+        names |= set(getattr(schema, "NOT_APPLICABLE_EVENT_TYPES", ()))
+        _EVENT_TYPES = frozenset(names)
     return _EVENT_TYPES

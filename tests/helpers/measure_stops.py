@@ -7,6 +7,8 @@ traced syscall (seccomp stop + exit stop, since openat needs its fd), and
 N getppid() in pure PTRACE_SYSCALL mode (entry + exit stop). The per-stop
 cost is (t_traced - t_native - startup) / stops, where startup is the
 tracer's time on /bin/true minus native /bin/true; medians over --runs.
+Both wall time and CPU time (user + system of the whole tree, from
+getrusage) are reported: on a loaded machine only the CPU figure is stable.
 With --pin everything runs on CPU 0 (taskset), which removes the VM's
 cross-vCPU wake-up latency and shows the CPU cost. strace is measured the
 same way for comparison when present.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,14 +32,19 @@ HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "run_tracer.py"
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process tree: user + system)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def median(argv: list[str], runs: int) -> float:
-    return statistics.median(timed(argv) for _ in range(runs))
+def median(argv: list[str], runs: int) -> tuple[float, float]:
+    samples = [timed(argv) for _ in range(runs)]
+    return statistics.median(w for w, _ in samples), statistics.median(c for _, c in samples)
 
 
 def main() -> int:
@@ -54,10 +62,10 @@ def main() -> int:
     rows = []
 
     def case(label, tracer, stops_kind, work, base_tracer=None):
-        native = median(pin + work, a.runs)
-        true_native = median(pin + ["/bin/true"], a.runs)
-        traced = median(pin + tracer + work, a.runs)
-        true_traced = median(pin + (base_tracer or tracer) + ["/bin/true"], a.runs)
+        native, native_cpu = median(pin + work, a.runs)
+        true_native, true_native_cpu = median(pin + ["/bin/true"], a.runs)
+        traced, traced_cpu = median(pin + tracer + work, a.runs)
+        true_traced, true_traced_cpu = median(pin + (base_tracer or tracer) + ["/bin/true"], a.runs)
         stats_file = tmp / "stats.json"
         if tracer[: len(py)] == py:
             subprocess.run(pin + tracer[:2] + ["--stats", str(stats_file)] + tracer[2:] + work,
@@ -67,13 +75,16 @@ def main() -> int:
         else:
             stops = stops_kind
         per = (traced - native - (true_traced - true_native)) / stops * 1e6
-        rows.append((label, traced, native, stops, per))
-        print(f"{label:48s} traced {traced:7.3f}s native {native:6.3f}s stops {stops:8d}  {per:6.2f} us/stop",
-              flush=True)
+        per_cpu = (traced_cpu - native_cpu - (true_traced_cpu - true_native_cpu)) / stops * 1e6
+        rows.append((label, traced, native, stops, per, per_cpu))
+        print(f"{label:46s} traced {traced:6.3f}s native {native:5.3f}s stops {stops:7d} "
+              f"wall {per:6.2f} us/stop  cpu {per_cpu:6.2f} us/stop", flush=True)
         return stops
 
     stops_open = case("pdigpy seccomp, openat (seccomp+exit stop)", py + ["--types", "openat", "--"],
                       0, [str(prog), n, "openat"])
+    case("pdigpy seccomp, openat, rows without decoders", py + ["--bare", "--types", "openat", "--"],
+         0, [str(prog), n, "openat"])
     stops_pure = case("pdigpy PTRACE_SYSCALL, getppid (entry+exit)", py + ["--no-seccomp", "--types", "openat", "--"],
                       0, [str(prog), n, "getppid"])
     if shutil.which("strace"):

@@ -79,13 +79,23 @@ def main() -> int:
     ap.add_argument("--follow", action="store_true")
     ap.add_argument("--attach", type=int)
     ap.add_argument("--raising-sink", action="store_true")
+    ap.add_argument("--bare", action="store_true", help="table rows without decoders: the loop's own cost")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     stream = open(a.events, "w", buffering=1) if a.events else None
     sink = RaisingSink() if a.raising_sink else JsonSink(stream) if stream else NullSink()
     types = frozenset(t for t in a.types.split(",") if t) if a.types != "all" else None
-    tracer = Tracer(sink, TraceOptions(event_types=types, seccomp=not a.no_seccomp, follow_descendants=a.follow))
+    specs = None
+    if a.bare:
+        from dataclasses import replace
+
+        from pdigpy.tracer.syscalls.table import native_table, syscalls_for_events
+
+        rows = syscalls_for_events(native_table(), types or frozenset())
+        specs = [replace(r, entry=None, exit=lambda tid, args, val, ret, mem: {}) for r in rows]
+    tracer = Tracer(sink, TraceOptions(event_types=types, seccomp=not a.no_seccomp, follow_descendants=a.follow,
+                                       syscall_specs=specs))
     rc = tracer.attach(a.attach) if a.attach else tracer.run_command(cmd)
     if a.stats:
         with open(a.stats, "w") as f:

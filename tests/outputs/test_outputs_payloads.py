@@ -117,3 +117,19 @@ def test_queue_wait_done_and_drain():
     assert q.wait_done(time.monotonic() + 0.05)
     q.close()
     assert q.get(5) is None and not q.put(9)
+
+
+@pytest.mark.parametrize("method, body, status", [
+    ("POST", b'{"rule":"r","priority":"Warning","time":"2024-12-30T15:41:04.268296715Z","output_fields":{"a":1}}', 200),
+    ("POST", b'{"rule":"r","priority":"info","time":"2024-12-30T15:41:04Z","output_fields":{"a":1}}', 200),
+    ("PUT", b'{"rule":"r","priority":"Warning","time":"2024-12-30T15:41:04Z","output_fields":{"a":1}}', 400),
+    ("POST", b'{"rule":"","priority":"Warning","time":"2024-12-30T15:41:04Z","output_fields":{"a":1}}', 400),
+    ("POST", b'{"rule":"r","priority":"Info2","time":"2024-12-30T15:41:04Z","output_fields":{"a":1}}', 400),
+    ("POST", b'{"rule":"r","priority":"Warning","time":"15:41:04.268296715","output_fields":{"a":1}}', 400),
+    ("POST", b'{"rule":"r","priority":"Warning","time":"2024-12-30T15:41:04Z","output_fields":{}}', 400),
+    ("POST", b'not json', 400),
+])
+def test_the_sidekick_check_used_by_the_tests_can_refuse(method, body, status):
+    from outputs_helpers import sidekick_check
+
+    assert sidekick_check(method, body)[0] == status

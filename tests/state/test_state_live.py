@@ -325,3 +325,18 @@ def test_many_short_processes_leave_no_records() -> None:
     snapshots_and_shell = len(sink.state.threads)
     assert snapshots_and_shell <= 12, sorted(sink.state.threads)
     assert len(sink.state.groups) == snapshots_and_shell
+
+
+def test_shell_pipeline_fds_are_the_pipe() -> None:
+    """sh: pipe2, then dup2 into the writer's stdout and the reader's stdin; close untraced."""
+    sink = RecordingSink()
+    rc = trace(["sh", "-c", "echo hi | cat > /dev/null"], sink, {"read"})
+    assert rc == 0 and sink.state.errors == 0, sink.state.last_error
+    pipe = [e for e in sink.events if e.type in ("pipe", "pipe2")][0]
+    name = pipe.fdinfo.name
+    assert name.startswith("pipe:[") and pipe.fdinfo.typechar == "p"
+    cat_reads = [e for e in sink.events if e.type == "read" and e.thread.comm == "cat"
+                 and e.args.get("fd") == 0]
+    assert cat_reads and all(e.fdinfo is not None and e.fdinfo.name == name for e in cat_reads)
+    stdout_dups = [e for e in sink.events if e.type == "dup2" and e.res == 1 and e.fdinfo is not None]
+    assert {e.fdinfo.name for e in stdout_dups} == {name, "/dev/null"}

@@ -279,7 +279,8 @@ class _Compiler:
             raise CompileError(f"unknown field transformer '{node.name}'", node.pos)
         n = len(node.args)
         if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
-            raise CompileError(f"wrong number of arguments for field transformer '{node.name}'", node.pos)
+            message = spec.arity_message or f"wrong number of arguments for field transformer '{node.name}'"
+            raise CompileError(message, node.pos)
         args: list[_Operand] = []
         for a in node.args:
             if isinstance(a, (FieldRef, Transformer)):

@@ -33,6 +33,7 @@ class TransformerSpec:
     out_type: Callable[[list[str], list[bool], str | None], tuple[str, bool]]
     func: Callable[..., Any]  # applied to the argument values (and the [arg] for getopt)
     takes_field_arg: bool = False  # getopt(...)[c]
+    arity_message: str = ""  # libsinsp's wording when the argument count is wrong
 
 
 def _tolower(v: Any) -> Any:
@@ -73,57 +74,77 @@ def _concat(*values: Any) -> str:
     return "".join(str(x) for x in values)
 
 
-def getopt_parse(args: list[str], optstring: str) -> list[tuple[str, str | None]]:
-    """getopt(3)-like scan: (option, value) pairs; stops at ``--`` or the first non-option.
-
-    Long options (``--x``) are skipped; an unknown option is reported as ``?``
-    (as is a missing required value).
-    """
-    takes_value = {}
-    chars = optstring.lstrip("+-:")
+def _optstring(optstring: str) -> dict[str, bool]:
+    """Option character -> whether it takes a value (``n:``); ':' itself is never an option."""
+    takes: dict[str, bool] = {}
+    chars = optstring[1:] if optstring.startswith(":") else optstring
     i = 0
     while i < len(chars):
         c = chars[i]
-        has = i + 1 < len(chars) and chars[i + 1] == ":"
-        takes_value[c] = has
-        i += 2 if has else 1
+        if c != ":":
+            has_value = i + 1 < len(chars) and chars[i + 1] == ":"
+            takes[c] = has_value
+            if has_value:
+                i += 1
+        i += 1
+    return takes
+
+
+def getopt_parse(args: list[str], optstring: str) -> list[tuple[str, str | None]]:
+    """getopt(3)-like scan as libsinsp does it: (option, value) pairs in order.
+
+    Stops at ``--``, at an empty or lone ``-`` or at the first non-option;
+    long options (``--x``) are skipped; clusters (``-nt``) are expanded; an
+    unknown option is ``("?", None)``; an option whose value is missing is
+    ``(c, "")`` and ends the scan of that token.
+    """
+    takes = _optstring(optstring)
     out: list[tuple[str, str | None]] = []
     k = 0
     while k < len(args):
         arg = args[k]
         if arg == "--":
             break
-        if arg.startswith("--"):
+        if len(arg) > 2 and arg.startswith("--"):
             k += 1
             continue
-        if not arg.startswith("-") or arg == "-":
+        if len(arg) < 2 or arg[0] != "-":
             break
-        j = 1
-        while j < len(arg):
+        for j in range(1, len(arg)):
             c = arg[j]
-            if c not in takes_value or c == ":":
+            if c not in takes:
                 out.append(("?", None))
-                j += 1
                 continue
-            if takes_value[c]:
-                if j + 1 < len(arg):
-                    out.append((c, arg[j + 1 :]))
-                elif k + 1 < len(args):
-                    k += 1
-                    out.append((c, args[k]))
-                else:
-                    out.append(("?", None))
-                break
-            out.append((c, None))
-            j += 1
+            if not takes[c]:
+                out.append((c, None))
+                continue
+            if j + 1 < len(arg):
+                out.append((c, arg[j + 1 :]))
+            elif k + 1 < len(args):
+                k += 1
+                out.append((c, args[k]))
+            else:
+                out.append((c, ""))
+            break
         k += 1
     return out
 
 
 def _getopt(values: Any, optstring: Any, which: str | None = None) -> Any:
+    """Without ``[c]``: the option characters, each followed by its value when it has one
+    (a missing value is an empty string). With ``[c]``: the value of the last ``-c`` (or
+    ``c`` itself when it takes none); missing when ``-c`` does not occur."""
     pairs = getopt_parse([str(v) for v in values], str(optstring))
     if which is None:
-        return [c if v is None else f"{c}{v}" for c, v in pairs]
+        out: list[str] = []
+        for c, v in pairs:
+            if v == "":
+                out.append("")  # libsinsp reports a missing value as an empty option
+            else:
+                out.append(c)
+                if v is not None:
+                    out.append(v)
+        return out
     found = None
     for c, v in pairs:
         if c == which:
@@ -152,26 +173,32 @@ def _len_type(types: list[str], lists: list[bool], arg: str | None) -> tuple[str
 
 
 def _join_type(types: list[str], lists: list[bool], arg: str | None) -> tuple[str, bool]:
-    if lists[0] or not lists[1]:
-        raise TransformerError("field transformer 'join' expects a separator and a list")
+    if lists[0]:
+        raise TransformerError("join() first argument (separator) must be a single value, not a list")
+    if not lists[1]:
+        raise TransformerError("join() second argument must be a list")
     if arg is not None:
-        raise TransformerError("field transformer 'join' does not take an argument")
+        raise TransformerError("transformer 'join' does not support field arguments")
     return "string", False
 
 
 def _concat_type(types: list[str], lists: list[bool], arg: str | None) -> tuple[str, bool]:
     if any(lists) or any(t != "string" for t in types):
-        raise TransformerError("field transformer 'concat' expects string values")
+        raise TransformerError("concat() arguments must be strings")
     if arg is not None:
-        raise TransformerError("field transformer 'concat' does not take an argument")
+        raise TransformerError("transformer 'concat' does not support field arguments")
     return "string", False
 
 
 def _getopt_type(types: list[str], lists: list[bool], arg: str | None) -> tuple[str, bool]:
-    if not lists[0] or lists[1] or types[1] != "string":
-        raise TransformerError("field transformer 'getopt' expects a list of strings and an optstring")
+    if not lists[0]:
+        raise TransformerError("getopt() first argument must be a list")
+    if lists[1]:
+        raise TransformerError("getopt() second argument (optstring) must be a single value")
+    if types[0] != "string" or types[1] != "string":
+        raise TransformerError("getopt() arguments must be strings")
     if arg is not None and len(arg) != 1:
-        raise TransformerError("field transformer 'getopt' takes a single option character")
+        raise TransformerError("getopt() field argument must be a single option character")
     return "string", arg is None
 
 
@@ -181,9 +208,17 @@ TRANSFORMERS: dict[str, TransformerSpec] = {
     "b64": TransformerSpec("b64", 1, 1, _scalar_string_in("b64", ("string", "bytebuf")), _b64),
     "basename": TransformerSpec("basename", 1, 1, _scalar_string_in("basename", ("string",)), _basename),
     "len": TransformerSpec("len", 1, 1, _len_type, _len),
-    "join": TransformerSpec("join", 2, 2, _join_type, _join),
-    "concat": TransformerSpec("concat", 2, None, _concat_type, _concat),
-    "getopt": TransformerSpec("getopt", 2, 2, _getopt_type, _getopt, takes_field_arg=True),
+    "join": TransformerSpec(
+        "join", 2, 2, _join_type, _join,
+        arity_message="join() requires exactly 2 arguments: separator and list",
+    ),
+    "concat": TransformerSpec(
+        "concat", 2, None, _concat_type, _concat, arity_message="concat() requires at least 2 arguments"
+    ),
+    "getopt": TransformerSpec(
+        "getopt", 2, 2, _getopt_type, _getopt, takes_field_arg=True,
+        arity_message="getopt() requires exactly 2 arguments: args list and optstring",
+    ),
 }
 
 

@@ -43,22 +43,27 @@ def test_apply(name, values, expected):
     [
         (["-n", "x", "file"], "n:", "n", "x"),
         (["-nx"], "n:", "n", "x"),
-        (["-v", "-n", "1", "-n", "2"], "vn:", "n", "2"),  # last occurrence
+        (["-v", "-n", "1", "-n", "2"], "vn:", "n", "2"),  # last occurrence wins
         (["-v"], "v", "v", "v"),  # no value: the option itself
         (["--long", "-v"], "v", "v", "v"),  # long options skipped
         (["file", "-v"], "v", "v", None),  # stops at the first non-option
+        (["-", "-v"], "v", "v", None),  # a lone '-' is a non-option
         (["--", "-v"], "v", "v", None),  # stops at --
-        (["-q"], "v", "v", None),
+        (["-q"], "v", "v", None),  # absent: missing value
+        (["-n"], "n:", "n", ""),  # value missing: empty string
         (["-vq"], "v", None, ["v", "?"]),  # unknown option: '?'
-        (["-n", "x", "-v"], "n:v", None, ["nx", "v"]),
+        (["-n", "x", "-v"], "n:v", None, ["n", "x", "v"]),  # option, then its value
+        (["-vnx", "-q"], "vn:", None, ["v", "n", "x", "?"]),  # clusters expand
+        (["-n"], ":n:", None, [""]),
+        (["-:"], "a:", None, ["?"]),  # ':' is never an option
     ],
 )
 def test_getopt(args, optstring, which, expected):
     assert apply("getopt", args, optstring, arg=which) == expected
 
 
-def test_getopt_missing_value_is_unknown():
-    assert getopt_parse(["-n"], "n:") == [("?", None)]
+def test_getopt_pairs():
+    assert getopt_parse(["-ab", "-c", "v", "rest"], "abc:") == [("a", None), ("b", None), ("c", "v")]
 
 
 @pytest.mark.parametrize(

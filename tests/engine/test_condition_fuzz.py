@@ -309,3 +309,24 @@ def test_compiled_predicate_agrees_with_reference_semantics(tree, values, regist
     predicate = compile_condition(tree, registry)
     present = {k: v for k, v in values.items() if v is not None}
     assert predicate(make_ev(present)) is _ref_eval(tree, present)
+
+
+@SETTINGS
+@given(mutated_condition())
+def test_mutated_corpus_conditions_compile_or_fail_cleanly_with_the_real_registry(text):
+    from pdigpy.engine.fields.registry import FieldRegistry
+    from pdigpy.events.model import Event
+
+    try:
+        tree = parse_condition(text)
+    except ParseError:
+        return
+    if not hasattr(test_mutated_corpus_conditions_compile_or_fail_cleanly_with_the_real_registry, "reg"):
+        test_mutated_corpus_conditions_compile_or_fail_cleanly_with_the_real_registry.reg = FieldRegistry()
+    registry = test_mutated_corpus_conditions_compile_or_fail_cleanly_with_the_real_registry.reg
+    try:
+        predicate = compile_condition(tree, registry, [])
+    except CompileError:
+        return
+    for evt in (Event(1, 0, 1, 1, "openat", 3, {"name": "/etc/x", "flags": 1}), Event(2, 0, 1, 1, "execve", 0, {})):
+        assert predicate(evt) in (True, False)

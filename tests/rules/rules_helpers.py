@@ -1,0 +1,94 @@
+"""Run real programs under the real ``pdigpy`` command with the default rules, and read the alerts.
+
+Every run writes Falco JSON alerts to a file of its own (file_output), so the
+tests read exactly what a user's falcosidekick would get, and stderr stays free
+for the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO / "rules"
+PYTHON = sys.executable  # a real interpreter (not a pyenv shim: shims are shell scripts)
+
+
+def pdigpy_argv() -> list[str]:
+    script = Path(sys.executable).with_name("pdigpy")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "pdigpy"]
+
+
+@dataclass
+class Run:
+    """One traced run: the app's exit status, pdigpy's stderr and the alerts (parsed JSON)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    alerts: list[dict] = field(default_factory=list)
+
+    def fired(self, rule: str) -> list[dict]:
+        return [a for a in self.alerts if a["rule"] == rule]
+
+    def rules(self) -> list[str]:
+        return sorted({a["rule"] for a in self.alerts})
+
+    def describe(self) -> str:
+        lines = [f"exit {self.returncode}; {len(self.alerts)} alerts"]
+        lines += [f"  {a['priority']}: {a['rule']}: {a['output']}" for a in self.alerts]
+        lines.append("stderr: " + self.stderr[-2000:])
+        return "\n".join(lines)
+
+
+def run_traced(argv: list[str], workdir: Path, *, rules: list[str | Path] | None = None,
+               env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60,
+               wrap: list[str] | None = None) -> Run:
+    """Run ``pdigpy -r RULES... -- argv`` (``wrap`` goes before pdigpy, e.g. capsh)."""
+    alerts_file = workdir / f"alerts-{uuid.uuid4().hex[:8]}.jsonl"
+    rule_args: list[str] = []
+    for r in rules if rules is not None else [RULES_DIR]:
+        rule_args += ["-r", str(r)]
+    cmd = [*(wrap or []), *pdigpy_argv(), *rule_args, "-o", "json_output=true",
+           "-o", "stderr_output.enabled=false", "-o", "file_output.enabled=true",
+           "-o", f"file_output.filename={alerts_file}", "--no-summary", "--", *argv]
+    full_env = dict(os.environ)
+    full_env.pop("PDIGPY_CONFIG", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd or workdir,
+                          timeout=timeout)
+    alerts = []
+    if alerts_file.exists():
+        alerts = [json.loads(line) for line in alerts_file.read_text().splitlines() if line.strip()]
+        alerts_file.unlink()
+    return Run(proc.returncode, proc.stdout, proc.stderr, alerts)
+
+
+def python_app(code: str) -> list[str]:
+    """argv running ``code`` (dedented) in a real Python interpreter."""
+    return [PYTHON, "-c", textwrap.dedent(code)]
+
+
+def unique(prefix: str = "pdigpy-test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def assert_names(alert: dict, *, process: str | None = None, user: str = "root",
+                 obj: str | None = None) -> None:
+    """The output names the process, the user and the object (file, connection, target...)."""
+    out = alert["output"]
+    if process is not None:
+        assert f"process={process} " in out or f"={process} " in out, out
+    assert f"user={user} " in out, out
+    if obj is not None:
+        assert obj in out, out

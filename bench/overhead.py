@@ -304,6 +304,8 @@ def summarize(results: list[dict], workloads: list[Workload], modes: list[str]) 
                 s["fail"][tr] = sum(1 for r in rows if r["tracer"] == tr and r["rc"] != 0)
                 s["runs"][tr] = len(ok)
                 s[tr] = statistics.median(ok) if ok else None
+                cpu = [r["cpu_s"] for r in rows if r["tracer"] == tr and r["rc"] == 0]
+                s[tr + "_cpu"] = statistics.median(cpu) if cpu else None
             pd_stats = [r.get("stats", {}) for r in rows if r["tracer"] == "pdigpy" and r["rc"] == 0]
             for key in ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
                         "events", "tracer_cpu_s"):
@@ -330,28 +332,27 @@ def render_tables(summary: dict, workloads: list[Workload], modes: list[str], ru
             "unpinned (default scheduling)"
         parts.append(f"### {title}, median of {runs} runs\n")
         parts.append("| workload | native | strace --seccomp-bpf | pdigpy | pdigpy / strace | target <= 1.0x "
-                     "| pdigpy stops (seccomp + syscall-exit + event) | µs per stop over strace | foreign load |")
-        parts.append("|---|---|---|---|---|---|---|---|---|")
-        base = summary.get((mode, "startup"), {})
+                     "| CPU pdigpy / strace | pdigpy stops (seccomp + syscall-exit + event) "
+                     "| pdigpy tracer CPU µs/stop | foreign load (CPUs) |")
+        parts.append("|---|---|---|---|---|---|---|---|---|---|")
         for wl in workloads:
             s = summary[(mode, wl.name)]
             nat, st, pd = s["native"], s["strace"], s["pdigpy"]
             ratio = f"{pd / st:.2f}x" if pd and st else "-"
             met = ("yes" if pd <= st else "no") if pd and st else "-"
-            stops = "-"
+            # CPU time of the whole tree (tracer + tracee): stable when other jobs load the machine
+            cpu_ratio = f"{s['pdigpy_cpu'] / s['strace_cpu']:.2f}x" if s["pdigpy_cpu"] and s["strace_cpu"] else "-"
+            stops = per_stop = "-"
             if s["ptrace_stops"] is not None:
                 stops = (f"{s['ptrace_stops']:,.0f} ({s['ptrace_seccomp_stops']:,.0f} + "
                          f"{s['ptrace_syscall_stops']:,.0f} + {s['ptrace_event_stops']:,.0f})")
-            # what pdigpy pays per stop beyond strace, once both tools' fixed startup is taken out
-            per_stop = "-"
-            if (wl.name != "startup" and pd and st and s["ptrace_stops"] and base.get("pdigpy")
-                    and base.get("strace")):
-                extra = (pd - base["pdigpy"]) - (st - base["strace"])
-                per_stop = f"{extra / s['ptrace_stops'] * 1e6:+.1f}"
+                if s["tracer_cpu_s"] is not None and s["ptrace_stops"]:
+                    # the tracer's own CPU while tracing (no startup) over its stops
+                    per_stop = f"{s['tracer_cpu_s'] / s['ptrace_stops'] * 1e6:.1f}"
             fails = sum(s["fail"].values())
             label = wl.label + (f" ({fails} failed runs)" if fails else "")
             parts.append(f"| {label} | {_fmt_time(nat, None)} | {_fmt_time(st, nat)} | {_fmt_time(pd, nat)} "
-                         f"| {ratio} | {met} | {stops} | {per_stop} | {s['foreign_cpus']:.2f} |")
+                         f"| {ratio} | {met} | {cpu_ratio} | {stops} | {per_stop} | {s['foreign_cpus']:.2f} |")
         parts.append("")
     return "\n".join(parts)
 

@@ -1,0 +1,128 @@
+"""Smoke run of bench/overhead.py: tiny workloads, one round, both modes.
+
+Checks the shape of what the script produces (tables, JSON lines, stop counts), never
+timings: on the shared 2-vCPU test machine wall times are noise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "bench" / "overhead.py"
+WORKLOADS = ["startup", "pyimport", "files", "find", "forkexec", "threads"]
+
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("strace", "gcc", "taskset")),
+    reason="needs strace, gcc and taskset",
+)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("overhead")
+    out_dir = tmp / "results"
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--runs", "1", "--seed", "7",
+         "--out-dir", str(out_dir), "--cache-dir", str(tmp / "cache")],
+        capture_output=True, text=True, timeout=300,
+    )
+    jsonl = sorted(out_dir.glob("overhead-*.jsonl"))
+    records = [json.loads(line) for line in jsonl[0].read_text().splitlines()] if jsonl else []
+    return res, records, out_dir
+
+
+def _table_rows(text: str, heading_start: str) -> list[list[str]]:
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("### " + heading_start))
+    rows = []
+    for ln in lines[start + 1:]:
+        if ln.startswith("### "):
+            break
+        if ln.startswith("|"):
+            rows.append([c.strip() for c in ln.strip().strip("|").split("|")])
+    return rows
+
+
+def test_runs_cleanly(smoke):
+    res, records, _ = smoke
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("mode", ["pinned", "unpinned"])
+def test_table_is_well_formed(smoke, mode):
+    res, _, _ = smoke
+    rows = _table_rows(res.stdout, mode)
+    header, sep, body = rows[0], rows[1], rows[2:]
+    assert header[:5] == ["workload", "native", "strace --seccomp-bpf", "pdigpy", "pdigpy / strace"]
+    assert all(set(c) <= set("-:") for c in sep) and len(sep) == len(header)
+    assert len(body) == len(WORKLOADS)
+    for row in body:
+        assert len(row) == len(header), row
+        assert re.fullmatch(r"\d+\.\d{3} s", row[1]), row
+        for cell in row[2:4]:
+            assert re.fullmatch(r"\d+\.\d{3} s \(\d+\.\dx\)", cell), row
+        assert re.fullmatch(r"\d+\.\d\dx", row[4]), row
+        assert row[5] in ("yes", "no"), row
+        assert re.fullmatch(r"\d+\.\d\dx", row[6]), row  # CPU ratio
+        # stops: total (seccomp + syscall-exit + event), the parts add up
+        m = re.fullmatch(r"([\d,]+) \(([\d,]+) \+ ([\d,]+) \+ ([\d,]+)\)", row[7])
+        assert m, row
+        total, *parts = (int(g.replace(",", "")) for g in m.groups())
+        assert total >= sum(parts) > 0
+        assert re.fullmatch(r"\d+\.\d", row[8]), row  # tracer CPU per stop
+        assert re.fullmatch(r"\d+\.\d\d", row[9]), row  # foreign load
+
+
+def test_json_lines(smoke):
+    res, records, out_dir = smoke
+    meta, runs = records[0], records[1:]
+    assert meta["kind"] == "meta" and meta["runs"] == 1 and meta["quick"] is True
+    assert {"kernel", "python", "cpus", "strace"} <= set(meta["machine"])
+    # 2 modes x 6 workloads x 3 tracers, each once
+    assert len(runs) == 36
+    assert {(r["mode"], r["workload"], r["tracer"]) for r in runs} == {
+        (m, w, t) for m in ("pinned", "unpinned") for w in WORKLOADS for t in ("native", "strace", "pdigpy")
+    }
+    assert all(r["rc"] == 0 and r["wall_s"] > 0 for r in runs)
+    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 2
+
+
+def test_strace_traces_pdigpys_own_set(smoke, tmp_path):
+    _, records, _ = smoke
+    rules = tmp_path / "empty.yaml"
+    rules.write_text("[]\n")
+    printed = subprocess.run([sys.executable, "-m", "pdigpy", "-r", str(rules), "--print-filter"],
+                             capture_output=True, text=True, check=True).stdout
+    names = [ln.split()[0] for ln in printed.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert records[0]["trace_set"] == names
+    assert "openat" in names
+
+
+def test_stop_counts_follow_the_workload(smoke):
+    _, records, _ = smoke
+    pd = {(r["mode"], r["workload"]): r["stats"] for r in records[1:] if r["tracer"] == "pdigpy"}
+    for mode in ("pinned", "unpinned"):
+        files = pd[(mode, "files")]
+        # 200 openat, each a seccomp stop and an exit stop (the fd is needed), plus the loader's own
+        assert files["ptrace_seccomp_stops"] >= 200
+        assert files["ptrace_syscall_stops"] >= 200
+        # 5 fork+exec: a fork and an exec event each, and exit events
+        assert pd[(mode, "forkexec")]["ptrace_event_stops"] >= 3 * 5
+        # 2 rounds x 2 threads: a clone and an exit event per thread
+        assert pd[(mode, "threads")]["ptrace_event_stops"] >= 2 * 4
+
+
+def test_bad_mode_is_one_line(tmp_path):
+    res = subprocess.run([sys.executable, str(SCRIPT), "--modes", "fast", "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "--modes" in res.stderr and "Traceback" not in res.stderr

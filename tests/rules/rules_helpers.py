@@ -92,3 +92,18 @@ def assert_names(alert: dict, *, process: str | None = None, user: str = "root",
     assert f"user={user} " in out, out
     if obj is not None:
         assert obj in out, out
+
+
+# A non-loopback address without a network: a private network namespace whose
+# loopback device also carries 192.0.2.1 (TEST-NET-1). The listener and the
+# client both run in it, under pdigpy.
+NETNS_SCRIPT = """
+ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 99
+{python} -c '
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.1", {port})); s.listen(1)
+threading.Thread(target=s.accept, daemon=True).start()
+socket.create_connection(("192.0.2.1", {port}), timeout=5).close()
+'
+"""

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from rules_helpers import PYTHON, RULES_DIR, assert_names, python_app, run_traced, unique
+from rules_helpers import NETNS_SCRIPT, PYTHON, RULES_DIR, assert_names, python_app, run_traced, unique
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="the scenario needs root (it reads /etc/shadow, writes /etc ...)")
@@ -514,19 +514,6 @@ def test_mining_pool_url_on_command_line(work, arg, fires):
         assert_names(hits[0], obj="stratum+tcp://pool.example:3333")
 
 
-# A non-loopback address without a network: a private network namespace whose
-# loopback device also carries 192.0.2.1 (TEST-NET-1). The listener and the
-# client both run in it, under pdigpy.
-NETNS_SCRIPT = """
-ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 99
-{python} -c '
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("192.0.2.1", {port})); s.listen(1)
-threading.Thread(target=s.accept, daemon=True).start()
-socket.create_connection(("192.0.2.1", {port}), timeout=5).close()
-'
-"""
 
 
 @needs_root

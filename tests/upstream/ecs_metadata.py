@@ -16,6 +16,7 @@ TASK_ID = "5b0c1f9d2e3a4b6c8d7e9f0a1b2c3d4e"
 DOCKER_ID = f"{TASK_ID}-1527884413"
 CONTAINER_ID = DOCKER_ID[:12]  # what container.id shows
 CONTAINER_NAME = "payments-api"
+CONTAINER_IP = "10.0.3.77"  # the task's awsvpc address
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments-api:2.4.1"
 
 CONTAINER = {
@@ -39,7 +40,7 @@ CONTAINER = {
     "Type": "NORMAL",
     "Networks": [{
         "NetworkMode": "awsvpc",
-        "IPv4Addresses": ["10.0.3.77"],
+        "IPv4Addresses": [CONTAINER_IP],
         "AttachmentIndex": 0,
         "MACAddress": "0a:58:a9:fe:ac:02",
         "IPv4SubnetCIDRBlock": "10.0.3.0/24",

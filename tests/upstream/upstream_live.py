@@ -70,8 +70,9 @@ class Run:
         return "\n".join(lines)
 
 
-def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pdigpy", "-r", str(CORPUS / rules_file),
+def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str], options: tuple[str, ...] = ()) -> list[str]:
+    extra = [arg for opt in options for arg in ("-o", opt)]
+    return [sys.executable, "-m", "pdigpy", "-r", str(CORPUS / rules_file), *extra,
             "-o", "json_output=true",
             "-o", "stderr_output.enabled=false",
             "-o", "file_output.enabled=true", "-o", f"file_output.filename={alerts_file}",
@@ -80,10 +81,10 @@ def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str]) -> list[
 
 
 def run_upstream(action: Action, workdir: Path, rules_file: str = STABLE,
-                 container_uri: str | None = None) -> Run:
+                 container_uri: str | None = None, options: tuple[str, ...] = ()) -> Run:
     """Run ``action`` under pdigpy with ``rules_file``; in a container iff ``container_uri``."""
     alerts_file = workdir / f"alerts-{uuid.uuid4().hex[:8]}.jsonl"
-    cmd = [*action.wrap, *pdigpy_command(rules_file, alerts_file, action.argv)]
+    cmd = [*action.wrap, *pdigpy_command(rules_file, alerts_file, action.argv, options)]
     env = dict(os.environ)
     env.pop("PDIGPY_CONFIG", None)
     env.pop(ECS_ENV, None)

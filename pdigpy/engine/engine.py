@@ -32,7 +32,9 @@ from pdigpy.engine.ruleset import (
     CompiledRuleset,
     Rule,
     RuleCollector,
+    MAX_CONDITION_NODES,
     compile_ruleset,
+    expanded_size,
     fields_in,
 )
 
@@ -393,6 +395,8 @@ class RuleEngine:
         if compiled is not None:
             for name, info in col.macros.items():
                 node = compiled.macros.get(name)
+                if node is not None and expanded_size(node) > MAX_CONDITION_NODES:
+                    node = None  # an unused macro of macros too large to print (it never compiles either)
                 macros.append(
                     {
                         "info": {"name": name, "condition": info.cond},

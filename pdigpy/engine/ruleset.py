@@ -474,8 +474,13 @@ class MacroResolveError(Exception):
         self.pos = pos
 
 
-def resolve_macros(node: Node, macros, used: set[str], stack: tuple[str, ...] = ()) -> Node:
-    """Replace macro references by the macros' ASTs, recursively; raises on unknown names and loops."""
+def resolve_macros(
+    node: Node, macros, used: set[str], stack: tuple[str, ...] = (), done: set[int] | frozenset = frozenset()
+) -> Node:
+    """Replace macro references by the macros' ASTs, recursively; raises on unknown names and loops.
+
+    ``done`` holds the identities of macro ASTs already free of references: they are inserted as
+    they are (shared, never walked again), which keeps macros of macros linear."""
     if isinstance(node, MacroRef):
         ast = macros.get(node.name)
         if ast is None:
@@ -483,14 +488,16 @@ def resolve_macros(node: Node, macros, used: set[str], stack: tuple[str, ...] = 
         if node.name in stack:
             raise MacroResolveError(f"reference loop in macro '{node.name}'", node.pos)
         used.add(node.name)
-        return resolve_macros(ast, macros, used, stack + (node.name,))
+        if id(ast) in done:
+            return ast
+        return resolve_macros(ast, macros, used, stack + (node.name,), done)
     if isinstance(node, (And, Or)):
-        kids = tuple(resolve_macros(c, macros, used, stack) for c in node.children)
+        kids = tuple(resolve_macros(c, macros, used, stack, done) for c in node.children)
         if all(a is b for a, b in zip(kids, node.children)):
             return node
         return replace(node, children=kids)
     if isinstance(node, Not):
-        child = resolve_macros(node.child, macros, used, stack)
+        child = resolve_macros(node.child, macros, used, stack, done)
         return node if child is node.child else replace(node, child=child)
     return node  # a check: identifiers inside transformer arguments are never macros
 
@@ -509,6 +516,29 @@ class _VisibleMacros:
             return None
         got = self.resolved.get(name)
         return got if got is not None else self.parsed[name]
+
+
+MAX_CONDITION_NODES = 200_000
+
+
+def expanded_size(node: Node) -> int:
+    """Nodes of the condition as a tree. Expanded macros are shared subtrees, so a macro used twice
+    by a macro used twice... is counted in linear time (memo by identity) though the tree may be huge."""
+    memo: dict[int, int] = {}
+
+    def size(n) -> int:
+        got = memo.get(id(n))
+        if got is None:
+            if isinstance(n, (And, Or)):
+                got = 1 + sum(size(c) for c in n.children)
+            elif isinstance(n, Not):
+                got = 1 + size(n.child)
+            else:
+                got = 1
+            memo[id(n)] = got
+        return got
+
+    return size(node)
 
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
@@ -678,10 +708,12 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
         parsed[m.name] = _parse(_substitute_lists(m.cond, lists, used_lists), m.cond_ctx, env)
     macros: dict[str, Node] = {}
     used_macros: set[str] = set()
+    done: set[int] = set()  # identities of resolved macro ASTs
     for m in col.macros.values():
         visible = _VisibleMacros(col.macros, macros, parsed, m.visibility)
         try:
-            macros[m.name] = resolve_macros(parsed[m.name], visible, used_macros)
+            macros[m.name] = resolve_macros(parsed[m.name], visible, used_macros, (), done)
+            done.add(id(macros[m.name]))
         except MacroResolveError as e:
             text = _substitute_lists(m.cond, lists, set())
             raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(m.ctx, text, e.pos)) from None
@@ -691,13 +723,13 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
     for info in col.rules.values():
         if info.unknown_source:
             continue
-        rule = _compile_rule(info, res, env, lists, used_lists, macros, used_macros)
+        rule = _compile_rule(info, res, env, lists, used_lists, macros, used_macros, done)
         if rule is not None:
             rules.append(rule)
     return CompiledRuleset(rules, lists, macros, used_lists, used_macros)
 
 
-def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_lists, macros, used_macros):
+def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_lists, macros, used_macros, done):
     condition, exception_fields = exception_condition(info.cond, info.exceptions)
 
     output = info.output
@@ -725,10 +757,18 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
     ast = _parse(text, info.cond_ctx, env)
     rule_macros: set[str] = set()
     try:
-        ast = resolve_macros(ast, macros, rule_macros)
+        ast = resolve_macros(ast, macros, rule_macros, (), done)
     except MacroResolveError as e:
         raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(info.ctx, text, e.pos)) from None
     used_macros |= rule_macros
+    size = expanded_size(ast)
+    if size > MAX_CONDITION_NODES:
+        raise RuleLoadError(
+            "LOAD_ERR_VALIDATE",
+            f"Condition has {size} nodes after macro expansion (at most {MAX_CONDITION_NODES}); macros that use "
+            "other macros many times multiply the condition's size",
+            info.cond_ctx,
+        )
 
     try:
         match, warnings = _compile(env, ast)

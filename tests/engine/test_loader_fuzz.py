@@ -121,3 +121,31 @@ def test_recursive_yaml_alias_is_handled():
     res = check_loads("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n"
                       "  exceptions:\n    - name: e\n      fields: [proc.name]\n      values: &v [*v]\n")
     assert not res.ok
+
+
+def test_exponential_macro_expansion_is_an_error_not_a_hang():
+    text = "- macro: m0\n  condition: proc.name = x\n"
+    for i in range(1, 40):
+        text += f"- macro: m{i}\n  condition: m{i - 1} or m{i - 1}\n"
+    text += "- rule: r\n  desc: d\n  condition: evt.type = open and m39\n  output: o\n  priority: INFO\n"
+    res = check_loads(text)
+    (err,) = res.errors
+    assert err.code == "LOAD_ERR_VALIDATE" and "after macro expansion" in err.message
+
+
+def test_long_macro_chain_is_an_error_or_loads():
+    text = "- macro: m0\n  condition: proc.name = x\n"
+    for i in range(1, 3000):
+        text += f"- macro: m{i}\n  condition: not m{i - 1}\n"
+    text += "- rule: r\n  desc: d\n  condition: evt.type = open and m2999\n  output: o\n  priority: INFO\n"
+    check_loads(text)
+
+
+def test_describe_survives_huge_unused_macros():
+    text = "- macro: m0\n  condition: proc.name = x\n"
+    for i in range(1, 40):
+        text += f"- macro: m{i}\n  condition: m{i - 1} or m{i - 1}\n"
+    engine = make_engine()
+    assert engine.load_text(text).ok
+    doc = engine.describe()
+    assert doc["macros"][-1]["details"]["condition_compiled"] == ""

@@ -23,7 +23,7 @@ JUNK = ["- ", "  - ", ":", "  condition: (", "  output: %", "  priority: bogus",
         "- list: l", "  items: [a, b]", "- required_engine_version: x", "\t", "\x00", "  append: true", "...", "---",
         "  condition: evt.type = open and not (", "  condition: m and n", "'", '"', "  enabled: maybe", "- [", "#"]
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -100,7 +100,7 @@ def test_random_documents_never_raise(items):
     check_loads(yaml.safe_dump(items, sort_keys=False))
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.text(max_size=300))
 def test_random_text_never_raises(text):
     check_loads(text)

@@ -187,6 +187,16 @@ def test_shells_near_misses(work, argv):
     assert not run.fired(SHELL_RULE), run.describe()
 
 
+def test_shell_script_starting_shells_and_tools_is_quiet(work):
+    """A script's process is named after the script (deploy.sh), but its interpreter is a shell."""
+    script = work / "deploy.sh"
+    script.write_text("#!/bin/sh\nbash -c true\ncurl --version > /dev/null\n")
+    script.chmod(0o755)
+    run = run_traced([str(script)], work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(SHELL_RULE) and not run.fired(NETTOOL_RULE), run.describe()
+
+
 def test_make_running_recipes_through_sh_is_quiet(work):
     (work / "Makefile").write_text("all:\n\t@echo one; echo two > /dev/null\n")
     run = run_traced(["make", "-s", "-C", str(work)], work)

@@ -357,6 +357,104 @@ def render_tables(summary: dict, workloads: list[Workload], modes: list[str], ru
     return "\n".join(parts)
 
 
+# --- where the CPU per stop goes (--breakdown) ---------------------------------------------
+
+VARIANTS = ("floor", "decode", "state", "cli")
+VARIANT_HELP = {
+    "floor": "the wait loop alone: same syscalls and stops, decoders replaced by a no-op, events dropped",
+    "decode": "+ the real argument decoders (paths, flags, /proc lookups), events dropped",
+    "state": "+ State.apply on every event (thread and fd tables), no rules engine",
+    "cli": "the pdigpy command as in the tables (state + empty rules engine + stats)",
+}
+
+
+def run_variant(variant: str, argv: list[str]) -> int:
+    """Internal (--variant): trace ``argv`` with one layer of pdigpy; print the tracer's stats as JSON on stderr."""
+    from pdigpy.state.needs import STATE_EVENT_TYPES
+    from pdigpy.tracer.session import TraceOptions, Tracer
+    from pdigpy.tracer.syscalls.table import native_table, syscalls_for_events
+
+    class DropSink:
+        def on_event(self, evt) -> None:
+            pass
+
+        def on_snapshot(self, info) -> None:
+            pass
+
+    class StateSink:
+        def __init__(self) -> None:
+            from pdigpy.state.tables import State
+
+            self.state = State()
+            self.on_event = self.state.apply
+            self.on_snapshot = self.state.add_snapshot
+
+    specs = syscalls_for_events(native_table(), STATE_EVENT_TYPES)
+    if variant == "floor":
+        def no_args(tid, args, val, ret, mem):
+            return {}
+
+        specs = [dataclasses.replace(sp, entry=None, exit=no_args) for sp in specs]
+    sink = StateSink() if variant == "state" else DropSink()
+    tracer = Tracer(sink, TraceOptions(syscall_specs=specs))
+    rc = tracer.run_command(argv)
+    st = tracer.stats
+    print(json.dumps({"ptrace_stops": st.stops, "tracer_cpu_s": st.tracer_cpu_s}), file=sys.stderr)
+    return rc
+
+
+def breakdown(setup: Setup, names: list[str], runs: int, cpu: int, env: dict[str, str],
+              progress: Callable[[str], None]) -> tuple[str, list[dict]]:
+    """Tracer CPU per stop of each variant, pinned, median of ``runs``: the cost of each layer."""
+    results = []
+    pin = ["taskset", "-c", str(cpu)]
+    for wl in [w for w in setup.workloads if w.name in names]:
+        for rnd in range(runs):
+            for variant in VARIANTS:
+                if wl.warm:
+                    subprocess.run(pin + list(wl.argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                stats_file = setup.stats_dir / "breakdown.jsonl"
+                stats_file.unlink(missing_ok=True)
+                if variant == "cli":
+                    argv = pin + tracer_argv("pdigpy", wl, setup, stats_file)
+                else:
+                    argv = pin + [sys.executable, str(Path(__file__).resolve()), "--variant", variant, "--",
+                                  *wl.argv]
+                res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env, text=True)
+                if variant == "cli":
+                    st = read_stats(stats_file)
+                else:
+                    st = {}
+                    for line in reversed(res.stderr.splitlines()):
+                        if line.startswith("{"):
+                            st = json.loads(line)
+                            break
+                rec = {"kind": "breakdown", "workload": wl.name, "variant": variant, "round": rnd,
+                       "rc": res.returncode, **{k: st.get(k) for k in ("ptrace_stops", "tracer_cpu_s")}}
+                results.append(rec)
+                progress(f"breakdown {wl.name:9} {variant:7} round {rnd + 1}: {rec}")
+    lines = [f"### Tracer CPU per ptrace stop, by layer (pinned, median of {runs} runs)\n",
+             "| workload | stops | " + " | ".join(f"{v} µs/stop" for v in VARIANTS) + " |",
+             "|---|---|" + "---|" * len(VARIANTS)]
+    for wl in [w for w in setup.workloads if w.name in names]:
+        cells = []
+        stops = None
+        for v in VARIANTS:
+            rows = [r for r in results if r["workload"] == wl.name and r["variant"] == v and r["rc"] == 0
+                    and r["ptrace_stops"]]
+            if not rows:
+                cells.append("FAIL")
+                continue
+            stops = statistics.median(r["ptrace_stops"] for r in rows)
+            cells.append(f"{statistics.median(r['tracer_cpu_s'] / r['ptrace_stops'] for r in rows) * 1e6:.1f}")
+        lines.append(f"| {wl.label} | {stops:,.0f} | " + " | ".join(cells) + " |" if stops else
+                     f"| {wl.label} | - | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- {v}: {VARIANT_HELP[v]}" for v in VARIANTS]
+    return "\n".join(lines) + "\n", results
+
+
 # --- machine facts -------------------------------------------------------------------------
 
 
@@ -393,6 +491,15 @@ def machine_facts(strace_ok: bool) -> dict:
     }
 
 
+def git_head() -> str | None:
+    """The commit measured (pdigpy's code changes under this benchmark's feet)."""
+    try:
+        res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        return res.stdout.strip() or None
+    except OSError:
+        return None
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -410,6 +517,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(default $XDG_CACHE_HOME/pdigpy-bench or ~/.cache/pdigpy-bench)")
     p.add_argument("--pdigpy", default=None, help="pdigpy executable (default: the console script of this venv)")
     p.add_argument("--no-compile", action="store_true", help="do not byte-compile pdigpy first")
+    p.add_argument("--breakdown", default=None, metavar="WORKLOADS",
+                   help="instead of the comparison: tracer CPU per stop of each layer (loop, decoders, "
+                        "state, CLI) on these workloads, pinned, --runs each (e.g. files,find)")
+    p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # internal, see run_variant
+    p.add_argument("command", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
     args = p.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -423,6 +535,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.variant:
+        return run_variant(args.variant, args.command)
     for tool in ("strace", "gcc", "taskset", "find"):
         if shutil.which(tool) is None:
             print(f"bench/overhead.py: {tool} not found on PATH; install it", file=sys.stderr)
@@ -470,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "trace_set": setup.trace_set,
             "workloads": {w.name: list(w.argv) for w in workloads},
             "machine": machine_facts(True),
+            "git_head": git_head(),
         }
         with jsonl.open("w") as out:
             out.write(json.dumps(meta) + "\n")
@@ -482,10 +597,22 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.quiet:
                     print(msg, file=sys.stderr, flush=True)
 
-            results = run_rounds(setup, args.modes, args.runs, args.seed, args.cpu, emit, progress)
+            if args.breakdown:
+                names = [w.strip() for w in args.breakdown.split(",") if w.strip()]
+                text, recs = breakdown(setup, names, args.runs, args.cpu, env, progress)
+                for rec in recs:
+                    emit(rec)
+            else:
+                results = run_rounds(setup, args.modes, args.runs, args.seed, args.cpu, emit, progress)
+        if args.breakdown:
+            jsonl.with_suffix(".md").write_text(text)
+            print(text)
+            print(f"raw results: {jsonl}", file=sys.stderr)
+            return 0 if all(r["rc"] == 0 for r in recs) else 1
         summary = summarize(results, workloads, args.modes)
         m = meta["machine"]
-        head = (f"<!-- {meta['command']} | {stamp} | {m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
+        head = (f"<!-- {meta['command']} | {stamp} | commit {meta['git_head']} | "
+                f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
                 f"Python {m['python']}, {m['strace']} -->\n"
                 f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
                 f"{','.join(setup.trace_set)}\n")

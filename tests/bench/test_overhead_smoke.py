@@ -126,3 +126,18 @@ def test_bad_mode_is_one_line(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert "--modes" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_breakdown_table(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--breakdown", "files", "--runs", "1", "-q",
+         "--out-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = _table_rows(res.stdout, "Tracer CPU per ptrace stop")
+    assert rows[0] == ["workload", "stops", "floor µs/stop", "decode µs/stop", "state µs/stop", "cli µs/stop"]
+    (body,) = rows[2:]
+    # the same 200 opens, each a seccomp and an exit stop, whichever layer runs
+    assert int(body[1].replace(",", "")) >= 400
+    assert all(re.fullmatch(r"\d+\.\d", c) for c in body[2:]), body

@@ -52,15 +52,16 @@ class Run:
 
 def run_traced(argv: list[str], workdir: Path, *, rules: list[str | Path] | None = None,
                env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60,
-               wrap: list[str] | None = None) -> Run:
-    """Run ``pdigpy -r RULES... -- argv`` (``wrap`` goes before pdigpy, e.g. capsh)."""
+               wrap: list[str] | None = None, options: list[str] = ()) -> Run:
+    """Run ``pdigpy -r RULES... -- argv`` (``wrap`` goes before pdigpy, e.g. capsh; ``options``: -o values)."""
     alerts_file = workdir / f"alerts-{uuid.uuid4().hex[:8]}.jsonl"
     rule_args: list[str] = []
     for r in rules if rules is not None else [RULES_DIR]:
         rule_args += ["-r", str(r)]
     cmd = [*(wrap or []), *pdigpy_argv(), *rule_args, "-o", "json_output=true",
            "-o", "stderr_output.enabled=false", "-o", "file_output.enabled=true",
-           "-o", f"file_output.filename={alerts_file}", "--no-summary", "--", *argv]
+           "-o", f"file_output.filename={alerts_file}", *[x for o in options for x in ("-o", o)],
+           "--no-summary", "--", *argv]
     full_env = dict(os.environ)
     full_env.pop("PDIGPY_CONFIG", None)
     if env:

@@ -74,8 +74,19 @@ def test_ssh_client_reading_its_keys_is_expected(work):
     key = work / ".ssh" / "id_rsa"
     key.parent.mkdir()
     key.write_text("x\n")
-    # ssh -G only parses its config; -F makes it read our file instead of the user's
-    run = run_traced(["ssh", "-G", "-F", str(key), "example.invalid"], work)
+    # ssh -G only parses its config; -F makes it read our file instead of the user's.
+    # A probe rule proves that ssh really opened the file (all matching rules alert).
+    probe = work / "probe.yaml"
+    probe.write_text(f"""
+- rule: probe ssh opened the key
+  desc: test probe
+  condition: evt.type in (open, openat) and fd.name = {key} and proc.name = ssh
+  output: probe %fd.name
+  priority: DEBUG
+""")
+    run = run_traced(["ssh", "-G", "-F", str(key), "example.invalid"], work, rules=[RULES_DIR, probe],
+                     options=["rule_matching=all"])
+    assert run.fired("probe ssh opened the key"), run.describe()
     assert not run.fired(SSH_RULE), run.describe()
 
 

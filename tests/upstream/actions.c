@@ -11,6 +11,8 @@
  *   actions finit-module FILE      finit_module() on FILE (a garbage file: refused)
  *   actions memfd-exec PROG ARG..  copy PROG into a memfd and execveat() it (fileless execution)
  *   actions userfaultfd            userfaultfd(UFFD_USER_MODE_ONLY), then close (allowed unprivileged)
+ *   actions bpf-prog-load          bpf(BPF_PROG_LOAD) with an empty program (the kernel refuses it)
+ *   actions setuid UID             setuid(UID) (exit 0 if it worked; a refusal is fine too)
  *
  * Exit status: 0 when the action was carried out (an expected refusal by the kernel counts),
  * 2 on bad usage, 1 when something needed for the action itself failed.
@@ -112,6 +114,24 @@ static int userfaultfd_user_mode(void) {
     return fd >= 0 ? 0 : 1;
 }
 
+static int bpf_prog_load_empty(void) {
+    /* union bpf_attr for BPF_PROG_LOAD (5): prog_type, insn_cnt, insns, license ...; all zero
+     * means "no instructions", which the verifier rejects with EINVAL. */
+    unsigned char attr[128];
+    memset(attr, 0, sizeof attr);
+    long r = syscall(SYS_bpf, 5, attr, sizeof attr);
+    printf("bpf(BPF_PROG_LOAD): %s\n", r >= 0 ? "loaded?!" : strerror(errno));
+    if (r >= 0)
+        close((int)r);
+    return 0;
+}
+
+static int set_uid(const char *uid) {
+    long r = syscall(SYS_setuid, atoi(uid));
+    printf("setuid(%s): %s\n", uid, r == 0 ? "ok" : strerror(errno));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2)
@@ -131,6 +151,10 @@ int main(int argc, char **argv) {
         return memfd_exec(argv + 2);
     if (!strcmp(cmd, "userfaultfd"))
         return userfaultfd_user_mode();
+    if (!strcmp(cmd, "bpf-prog-load"))
+        return bpf_prog_load_empty();
+    if (!strcmp(cmd, "setuid") && argc == 3)
+        return set_uid(argv[2]);
     fprintf(stderr, "actions: unknown or incomplete subcommand %s\n", cmd);
     return 2;
 }

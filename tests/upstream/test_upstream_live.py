@@ -355,6 +355,155 @@ def unprivileged_userfaultfd(c: Ctx) -> Action:
                   {"proc.name": "actions", "user.name": "nobody", "evt.type": "userfaultfd"})
 
 
+def write_shell_config(c: Ctx) -> Action:
+    rc = c.work / ".bashrc"
+    rc.write_text("# user's shell config\n")
+    return Action(["cp", "/dev/null", str(rc)], {"fd.name": str(rc), "proc.name": "cp"})
+
+
+def read_ssh_known_hosts(c: Ctx) -> Action:
+    """Read /home/<test user>/.ssh/known_hosts (a home created for the test, removed after)."""
+    need(IS_ROOT and Path("/home").is_dir(), "needs root and /home")
+    home = Path(f"/home/pdigpy-test-{uuid.uuid4().hex[:12]}")
+    c.cleanup.append(home)
+    (home / ".ssh").mkdir(parents=True)
+    known = home / ".ssh" / "known_hosts"
+    known.write_text("198.51.100.7 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdigpyTestKeyNotReal\n")
+    return Action(["cat", str(known)], {"fd.name": str(known), "proc.name": "cat"})
+
+
+def setuid_root_as_nobody(c: Ctx) -> Action:
+    """An unprivileged process asks for uid 0 (refused with EPERM; the attempt is the signal)."""
+    return Action(as_nobody([str(c.actions), "setuid", "0"]),
+                  {"proc.name": "actions", "user.name": "nobody", "evt.type": "setuid"})
+
+
+def unshare_user_ns_unprivileged(c: Ctx) -> Action:
+    need(shutil.which("unshare") is not None, "no unshare")
+    return Action(as_nobody(["unshare", "--user", TRUE]),
+                  {"proc.name": "unshare", "evt.type": "unshare", "user.name": "nobody"})
+
+
+def bpf_prog_load(c: Ctx) -> Action:
+    return Action([str(c.actions), "bpf-prog-load"], {"proc.name": "actions", "evt.type": "bpf"})
+
+
+def curl_with_proxy_env(c: Ctx) -> Action:
+    """curl run with HTTP_PROXY set (by env(1): only the app has it, see the proxy bug test)."""
+    curl = c.symlink("curl", TRUE)  # a stand-in named curl: no network
+    return Action(["env", "HTTP_PROXY=http://198.51.100.7:3128", str(curl), "http://example.com/"],
+                  {"proc.name": "curl", "proc.env": predicate("has HTTP_PROXY", lambda v: "HTTP_PROXY=" in v)})
+
+
+def useradd_stand_in(c: Ctx) -> Action:
+    useradd = c.symlink("useradd", TRUE)  # a stand-in named useradd: adds nobody
+    return Action([str(useradd), "-m", "backdoor"], {"proc.name": "useradd"})
+
+
+def db_server_spawns_shell(c: Ctx) -> Action:
+    mysqld = c.symlink("mysqld", BASH)
+    return Action([str(mysqld), "-c", "sh -c true; true"], {"proc.name": "sh", "proc.pname": "mysqld"})
+
+
+def tar_from_runtime(c: Ctx) -> Action:
+    """`kubectl cp` from a pod: the runtime (here a bash named runc) runs tar, no tty."""
+    runc = c.symlink("runc", BASH)
+    data = c.work / "data.txt"
+    data.write_text("customer records\n")
+    # (GNU tar reads nothing when the archive is /dev/null: write a real one)
+    return Action([str(runc), "-c", f"tar -cf {c.work}/out.tar {data}; true"],
+                  {"proc.name": "tar", "proc.pname": "runc", "fd.name": str(data)})
+
+
+def sshd_loads_backdoored_liblzma(c: Ctx) -> Action:
+    sshd = c.symlink("sshd", os.path.realpath(shutil.which("cat") or "/bin/cat"))
+    lib = c.work / "liblzma.so.5.6.1"
+    lib.write_bytes(b"\x7fELF not really\n")
+    return Action([str(sshd), str(lib)], {"proc.name": "sshd", "fd.name": str(lib)})
+
+
+def _temp_below(directory: str, c: Ctx, prefix: str = "pdigpy-test-") -> Path:
+    need(os.access(directory, os.W_OK), f"{directory} not writable")
+    path = Path(directory) / f"{prefix}{uuid.uuid4().hex[:12]}"
+    c.cleanup.append(path)
+    return path
+
+
+def write_below_etc(c: Ctx) -> Action:
+    target = _temp_below("/etc", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def write_below_bin(c: Ctx) -> Action:
+    target = _temp_below("/usr/bin", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def mkdir_below_bin(c: Ctx) -> Action:
+    target = _temp_below("/usr/bin", c)
+    return Action(["mkdir", str(target)], {"evt.arg.path": str(target), "proc.name": "mkdir"})
+
+
+def remove_from_bin(c: Ctx) -> Action:
+    target = _temp_below("/usr/bin", c)
+    target.write_bytes(b"")
+    return Action(["rm", "-f", str(target)], {"proc.name": "rm"})
+
+
+def write_below_root(c: Ctx) -> Action:
+    target = _temp_below("/root", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def interactive_whoami(c: Ctx) -> Action:
+    """whoami typed in an interactive shell on a terminal: job control gives it its own group."""
+    need(shutil.which("setsid") is not None and shutil.which("whoami") is not None, "needs setsid and whoami")
+    return Action([BASH, "--norc", "--noprofile", "-i", "-c", "whoami; true"],
+                  {"proc.name": "whoami", "proc.tty": nonzero}, tty=True)
+
+
+def stratum_miner(c: Ctx) -> Action:
+    worker = c.symlink("worker", TRUE)
+    return Action([str(worker), "-o", "stratum+tcp://pool.example.net:3333", "-u", "wallet"], {"proc.name": "worker"})
+
+
+def xmrig(c: Ctx) -> Action:
+    miner = c.symlink("xmrig", TRUE)
+    return Action([str(miner), "--version"], {"proc.name": "xmrig"})
+
+
+def base64_decode(c: Ctx) -> Action:
+    need(shutil.which("base64") is not None, "no base64")
+    payload = c.work / "payload.b64"
+    payload.write_text("ZWNobyBoZWxsbwo=\n")
+    return Action(["base64", "-d", str(payload)], {"proc.name": "base64"})
+
+
+def kubectl_stand_in(c: Ctx) -> Action:
+    kubectl = c.symlink("kubectl", TRUE)
+    return Action([str(kubectl), "get", "secrets", "-A"], {"proc.name": "kubectl"})
+
+
+def web_server_reverse_shell(c: Ctx) -> Action:
+    port = c.listener().port
+    nginx = c.symlink("nginx", BASH)
+    return Action([str(nginx), "-c", f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'; true"],
+                  {"proc.name": "bash", "proc.pname": "nginx",
+                   "proc.cmdline": predicate("names /dev/tcp/", lambda v: "/dev/tcp/" in v)})
+
+
+def read_disk_device(c: Ctx) -> Action:
+    """Open the machine's disk read-only and read nothing (dd count=0)."""
+    disks = sorted(p for p in Path("/dev").iterdir() if p.name[:2] in ("sd", "vd") or p.name[:3] in ("xvd", "nvm"))
+    need(bool(disks), "no /dev/sd*, /dev/vd*, /dev/xvd* or /dev/nvme* device")
+    try:
+        os.close(os.open(disks[0], os.O_RDONLY))
+    except OSError as exc:
+        pytest.skip(f"cannot open {disks[0]} here ({exc.strerror}): the device cgroup forbids it")
+    return Action(["dd", f"if={disks[0]}", "of=/dev/null", "count=0", "status=none"],
+                  {"fd.name": str(disks[0]), "proc.name": "dd"})
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -421,7 +570,31 @@ CASES = [
          ("rule_matching=all",)),
     Case("Contact cloud metadata service from container", instance_metadata_udp_sendto, "container", INCUBATING,
          ("rule_matching=all",)),
+    Case("Modify Shell Configuration File", write_shell_config, "any", INCUBATING),
+    Case("Read ssh information", read_ssh_known_hosts, "any", INCUBATING),
+    Case("Non sudo setuid", setuid_root_as_nobody, "any", INCUBATING),
+    Case("Change namespace privileges via unshare", unshare_user_ns_unprivileged, "container", INCUBATING),
+    Case("BPF Program Not Profiled", bpf_prog_load, "any", INCUBATING),
+    Case("Program run with disallowed http proxy env", curl_with_proxy_env, "any", INCUBATING),
+    Case("User mgmt binaries", useradd_stand_in, "host", INCUBATING),
+    Case("DB program spawned process", db_server_spawns_shell, "any", INCUBATING),
+    Case("Exfiltrating Artifacts via Kubernetes Control Plane", tar_from_runtime, "container", INCUBATING),
+    Case("Backdoored library loaded into SSHD (CVE-2024-3094)", sshd_loads_backdoored_liblzma, "any", INCUBATING),
     # falco-sandbox_rules.yaml
+    Case("Write below etc", write_below_etc, "any", SANDBOX),
+    Case("Write below binary dir", write_below_bin, "any", SANDBOX),
+    Case("Mkdir binary dirs", mkdir_below_bin, "any", SANDBOX),
+    Case("Modify binary dirs", remove_from_bin, "any", SANDBOX),
+    Case("Write below root", write_below_root, "any", SANDBOX),
+    Case("Basic Interactive Reconnaissance", interactive_whoami, "any", SANDBOX),
+    Case("Detect crypto miners using the Stratum protocol", stratum_miner, "any", SANDBOX),
+    Case("Known Cryptominer Process Executed", xmrig, "any", SANDBOX),
+    Case("Decoding Payload in Container", base64_decode, "container", SANDBOX),
+    Case("Kubernetes Client Tool Launched in Container", kubectl_stand_in, "container", SANDBOX),
+    Case("Netcat/Socat Remote Code Execution on Host", netcat_exec, "host", SANDBOX),
+    Case("Web Server Spawned Shell", web_server_spawns_shell, "any", SANDBOX),
+    Case("Reverse Shell from Web Server", web_server_reverse_shell, "any", SANDBOX, ("rule_matching=all",)),
+    Case("Privileged Container Device Access", read_disk_device, "container", SANDBOX),
     Case("Unprivileged Delegation of Page Faults Handling to a Userspace Process", unprivileged_userfaultfd,
          "any", SANDBOX),
 ]
@@ -501,3 +674,18 @@ def test_refused_connect_fd_ip_is_not_different_from_zero(ctx: Ctx):
     run = run_upstream(action, ctx.work, str(rules))
     assert "Connection refused" in run.stderr
     assert not run.fired("diag fd.ip differs from 0.0.0.0"), run.describe()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (pdigpy/engine/fields/container.py fetch_ecs_metadata): urllib honours HTTP_PROXY, so "
+    "a task whose environment sets HTTP_PROXY (common for egress proxies) sends the metadata "
+    "request to the proxy; pdigpy warns 'cannot read ...', container.id falls back to host and "
+    "every rule gated on the container macro goes silent. The link-local/loopback metadata "
+    "endpoint should be fetched without proxies (urllib.request.ProxyHandler({}))"))
+def test_container_metadata_is_read_even_with_an_http_proxy_in_the_environment(ctx: Ctx, ecs_endpoint: str):
+    action = netcat_exec(ctx)
+    action.env = {"HTTP_PROXY": f"http://127.0.0.1:{_closed_port()}", "http_proxy": f"http://127.0.0.1:{_closed_port()}"}
+    run = run_upstream(action, ctx.work, STABLE, ecs_endpoint)
+    assert "cannot read" not in run.stderr, run.describe()
+    fired = run.fired("Netcat Remote Code Execution in Container")
+    assert fired and fired[0]["output_fields"]["container.id"] == CONTAINER_ID, run.describe()

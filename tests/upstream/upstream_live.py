@@ -124,7 +124,7 @@ def check_fields(alert: dict, expect: dict[str, Any]) -> list[str]:
         value = got[name]
         ok = want(value) if callable(want) else value == want
         if not ok:
-            problems.append(f"{name}: got {value!r}, want {getattr(want, '__doc__', None) or want!r}")
+            problems.append(f"{name}: got {value!r}, want {want.__doc__ if callable(want) else repr(want)}")
     return problems
 
 

@@ -32,7 +32,6 @@ from pdigpy.engine.ruleset import (
     CompiledRuleset,
     Rule,
     RuleCollector,
-    MAX_CONDITION_NODES,
     compile_ruleset,
     expanded_size,
     fields_in,
@@ -41,7 +40,8 @@ from pdigpy.engine.ruleset import (
 if TYPE_CHECKING:
     from pdigpy.events.model import Event
 
-DEFAULT_APPEND_OUTPUT = [{"suggested_output": True}]  # falco.yaml's default
+DEFAULT_APPEND_OUTPUT = [{"suggested_output": True}]
+MAX_DESCRIBED_NODES = 20_000  # -L prints macros up to this size after expansion  # falco.yaml's default
 RULES_EXTENSIONS = (".yaml", ".yml")
 
 
@@ -395,8 +395,8 @@ class RuleEngine:
         if compiled is not None:
             for name, info in col.macros.items():
                 node = compiled.macros.get(name)
-                if node is not None and expanded_size(node) > MAX_CONDITION_NODES:
-                    node = None  # an unused macro of macros too large to print (it never compiles either)
+                if node is not None and expanded_size(node) > MAX_DESCRIBED_NODES:
+                    node = None  # a macro of macros too large to print usefully
                 macros.append(
                     {
                         "info": {"name": name, "condition": info.cond},

@@ -63,7 +63,7 @@ RULE_OVERRIDE_REPLACE = (
 
 _TRUE = {"y", "yes", "true", "on"}
 _FALSE = {"n", "no", "false", "off"}
-_MAX_NESTING = 200  # YAML flow nesting beyond this goes to the pure-Python parser (libyaml would overflow the C stack)
+_MAX_FLOW_DEPTH = 200  # deeper YAML flow nesting is refused (libyaml recurses on the C stack)
 _MAX_ENTRY_DEPTH = 64  # nested exception values
 
 
@@ -629,22 +629,32 @@ class RulesReader:
         raise _fail("Value must be a scalar or a sequence", vctx)
 
 
-def _flow_depth(text: str) -> int:
-    """Upper bound of the YAML flow nesting ([ and {), ignoring quoting: only used to pick a safe parser."""
+def _flow_depth(text: str, limit: int) -> tuple[int, int]:
+    """Upper bound of the YAML flow nesting ([ and {), ignoring quoting, and the offset where it
+    first exceeded ``limit`` (-1 if never): only used to pick a safe parser or refuse the text."""
     depth = best = 0
+    where = -1
     for m in re.finditer(r"[\[\]{}]", text):
         if m.group() in "[{":
             depth += 1
             if depth > best:
                 best = depth
+                if depth > limit and where < 0:
+                    where = m.start()
         elif depth:
             depth -= 1
-    return best
+    return best, where
 
 
 def _compose(text: str) -> list:
-    if text.count("[") + text.count("{") > _MAX_NESTING and _flow_depth(text) > _MAX_NESTING:
-        loader = yaml.SafeLoader  # pure Python: a deep nesting is a RecursionError, not a crash
-    else:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if text.count("[") + text.count("{") > _MAX_FLOW_DEPTH:
+        _depth, where = _flow_depth(text, _MAX_FLOW_DEPTH)
+        if where >= 0:  # libyaml would overflow the C stack, the pure-Python parser hit the recursion limit
+            line = text.count("\n", 0, where)
+            col = where - (text.rfind("\n", 0, where) + 1)
+            raise yaml.MarkedYAMLError(
+                problem=f"more than {_MAX_FLOW_DEPTH} nested flow collections ([ or {{)",
+                problem_mark=yaml.Mark("", where, line, col, None, None),
+            )
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return list(yaml.compose_all(text, Loader=loader))

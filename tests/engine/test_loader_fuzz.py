@@ -107,8 +107,11 @@ def test_random_text_never_raises(text):
 
 
 def test_deeply_nested_yaml_is_an_error_not_a_crash():
-    res = check_loads("- " + "[" * 100000)
+    res = check_loads("- a\n- " + "[" * 100000)  # libyaml would overflow its C stack
     assert res.errors[0].code == "LOAD_ERR_YAML_PARSE"
+    assert res.errors[0].message == "yaml: error at line 2, column 203: more than 200 nested flow collections ([ or {)"
+    res = check_loads("- " + "[" * 150 + "]" * 150 + "\n")  # deep but allowed
+    assert res.errors[0].code == "LOAD_ERR_YAML_VALIDATE"  # an item that is a list, not a mapping
 
 
 def test_deeply_nested_condition_is_an_error_not_a_crash():

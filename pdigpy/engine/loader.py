@@ -64,6 +64,8 @@ RULE_OVERRIDE_REPLACE = (
 _TRUE = {"y", "yes", "true", "on"}
 _FALSE = {"n", "no", "false", "off"}
 _MAX_FLOW_DEPTH = 200  # deeper YAML flow nesting is refused (libyaml recurses on the C stack)
+_MAX_BLOCK_COLUMNS = 10000  # block nesting needs a column per level: libyaml copes with this many
+_BLOCK_PREFIX = re.compile(r"^ *(?:[-?] +)*", re.M)
 _MAX_ENTRY_DEPTH = 64  # nested exception values
 
 
@@ -656,5 +658,14 @@ def _compose(text: str) -> list:
                 problem=f"more than {_MAX_FLOW_DEPTH} nested flow collections ([ or {{)",
                 problem_mark=yaml.Mark("", where, line, col, None, None),
             )
+    if len(text) > _MAX_BLOCK_COLUMNS:
+        for m in _BLOCK_PREFIX.finditer(text):
+            if m.end() - m.start() > _MAX_BLOCK_COLUMNS:  # "- - - - ..." or huge indentation: block nesting
+                where = m.start()
+                line = text.count("\n", 0, where)
+                raise yaml.MarkedYAMLError(
+                    problem=f"block nesting deeper than {_MAX_BLOCK_COLUMNS} columns",
+                    problem_mark=yaml.Mark("", where, line, 0, None, None),
+                )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return list(yaml.compose_all(text, Loader=loader))

@@ -152,3 +152,11 @@ def test_describe_survives_huge_unused_macros():
     assert engine.load_text(text).ok
     doc = engine.describe()
     assert doc["macros"][-1]["details"]["condition_compiled"] == ""
+
+
+def test_deep_block_nesting_is_an_error_not_a_crash():
+    res = check_loads("- a\n" + "- " * 100000 + "x\n")
+    assert res.errors[0].code == "LOAD_ERR_YAML_PARSE"
+    assert res.errors[0].message == "yaml: error at line 2, column 1: block nesting deeper than 10000 columns"
+    res = check_loads("- " * 2000 + "x\n")  # deep but allowed: parsed, then refused as a non-mapping item
+    assert res.errors[0].code == "LOAD_ERR_YAML_VALIDATE"

@@ -706,3 +706,37 @@ def test_container_with_default_capabilities_is_quiet(work, ecs_env):
     run = run_traced(["true"], work, env=ecs_env, wrap=wrap)
     assert run.returncode == 0, run.describe()
     assert not run.fired(PRIV_RULE), run.describe()
+
+
+# ---------------------------------------------------------------------------
+# Reverse shell plumbing
+
+DUP_APP = """
+import os, socket, sys
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+what, target = sys.argv[2], int(sys.argv[3])
+src = sock.fileno() if what == "socket" else os.open(os.devnull, os.O_WRONLY)
+saved = os.dup(target) if target <= 2 else None
+os.dup2(src, target)
+if saved is not None:
+    os.dup2(saved, target)   # give the app its stream back
+"""
+
+
+@pytest.mark.parametrize("what, target, fires", [
+    ("socket", 0, True),   # the attacker's connection becomes stdin
+    ("socket", 1, True),
+    ("socket", 9, False),  # near miss: a socket duplicated onto an ordinary fd
+    ("file", 1, False),    # near miss: stdout redirected to a file
+])
+def test_standard_stream_redirected_to_socket(work, what, target, fires):
+    lst = _listener()
+    try:
+        run = run_traced([*python_app(DUP_APP), str(lst.getsockname()[1]), what, str(target)], work)
+    finally:
+        lst.close()
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Standard stream redirected to a network connection")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"stream_fd={target} connection=127.0.0.1:")

@@ -30,7 +30,12 @@ def _yaml_blocks() -> list[str]:
 
 
 def _rules_examples() -> list[str]:
-    return [b for b in _yaml_blocks() if not b.startswith("# pdigpy.yaml")]
+    """The rules-file examples meant to load cleanly (not the config one, not the warning ones)."""
+    return [b for b in _yaml_blocks() if not b.startswith(("# pdigpy.yaml", "# warns:"))]
+
+
+def _warning_examples() -> list[tuple[str, str]]:
+    return [(b.split("\n", 1)[0].split(":", 1)[1].strip(), b) for b in _yaml_blocks() if b.startswith("# warns:")]
 
 
 def _example(first_line: str) -> str:
@@ -56,7 +61,8 @@ def _describe(*rules_files: Path) -> dict:
 
 def test_the_doc_has_examples():
     assert len(_rules_examples()) >= 8
-    assert len(_yaml_blocks()) == len(_rules_examples()) + 1  # one config example
+    assert len(_yaml_blocks()) == len(_rules_examples()) + 1 + len(_warning_examples())  # + one config example
+    assert len(_warning_examples()) >= 4
 
 
 @pytest.mark.parametrize("index", range(len(_rules_examples())))
@@ -67,6 +73,26 @@ def test_every_rules_example_loads_after_the_defaults_without_warnings(work, ind
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert proc.stdout.count(": Ok") == 2, proc.stdout
+
+
+@pytest.mark.parametrize("index", range(len(_warning_examples())))
+def test_warning_examples_warn_as_the_doc_says(work, index):
+    code, text = _warning_examples()[index]
+    example = _write(work, text)
+    proc = subprocess.run([*pdigpy_argv(), "-V", str(DEFAULT_RULES_FILE), str(example), "-o", "json_output=true"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    codes = {w["code"] for result in report["falco_load_results"] for w in result.get("warnings", [])}
+    assert codes == {code}, proc.stdout
+
+
+def test_warning_table_covers_every_code_the_engine_has():
+    from pdigpy.engine.errors import WARNING_CODES
+
+    table = DOC.read_text().split("### Load warnings", 1)[1].split("For example", 1)[0]
+    documented = set(re.findall(r"`(LOAD_[A-Z_]+)`", table))
+    assert documented == set(WARNING_CODES)
 
 
 def test_every_default_rule_is_described_in_the_doc():

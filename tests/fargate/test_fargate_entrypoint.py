@@ -209,3 +209,20 @@ def test_the_task_definition_command_line_delivers_alerts_to_kafka(dockerfile, t
     assert payload["rule"] == SHELL_RULE
     assert payload["priority"] == "Notice"
     assert payload["source"] == "syscall" and payload["uuid"]
+
+
+def test_without_permission_to_trace_the_app_is_not_started(dockerfile, tmp_path):
+    """EKS on Fargate (no SYS_PTRACE): one line naming the failed call, status 126, the app never runs."""
+    import sys
+
+    marker = tmp_path / "app-ran"
+    helper = Path(__file__).with_name("deny_ptrace.py")
+    argv = [sys.executable, str(helper), *image_argv(dockerfile)]
+    env = container_env({"APP_FAIL_WITH": "0"})
+    # the app would leave a trace of its start: a shell wrapper that touches the marker first
+    argv[argv.index("--") + 1:] = ["sh", "-c", f'touch "{marker}"; exec "$@"', "sh", *argv[argv.index("--") + 1:]]
+    p = subprocess.run(argv, env=env, cwd=dockerfile.local_workdir(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 126
+    assert p.stdout == ""
+    assert p.stderr.splitlines() == ["pdigpy: cannot trace the app (PTRACE_SEIZE): Operation not permitted"]
+    assert not marker.exists()

@@ -134,11 +134,51 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class ScalarSource:
+    """A scalar as it appears in the file, to map a position in its value back to line/column."""
+
+    value: str
+    raw: str  # the file text from the scalar's start mark to its end mark
+    line: int  # 0-based start
+    column: int
+    style: str | None  # None (plain), "'", '"', "|", ">"
+
+    def locate(self, pos: int) -> tuple[int, int] | None:
+        raw, style = self.raw, self.style or None  # libyaml says "" for plain, the Python parser None
+        if style in (None, "'", '"'):
+            if "\n" in raw or "\r" in raw:
+                return None
+            inner = raw if style is None else raw[1:-1]
+            if inner != self.value:  # escapes or '' shift the offsets
+                return None
+            return self.line, self.column + pos + (0 if style is None else 1)
+        if style in ("|", ">"):
+            lines = raw.split("\n")[1:]  # the first line holds the indicator
+            body = [ln for ln in lines if ln.strip()]
+            if not body:
+                return None
+            indent = min(len(ln) - len(ln.lstrip(" ")) for ln in body)
+            while lines and not lines[-1].strip():
+                lines.pop()
+            parts = [ln[indent:] for ln in lines]
+            if ("\n" if style == "|" else " ").join(parts) != self.value.rstrip("\n"):
+                return None  # blank or more-indented lines fold differently: no exact mapping
+            acc = 0
+            for k, part in enumerate(parts):
+                if pos <= acc + len(part):
+                    return self.line + 1 + k, indent + pos - acc
+                acc += len(part) + 1
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """The chain of locations, outermost first; ``alt_content`` is the condition text for expression contexts."""
 
     locations: tuple[Location, ...]
     alt_content: str | None = None
+    source: ScalarSource | None = None  # where a condition scalar sits in the file (for exact positions)
+    exact: tuple[int, int] | None = None  # 0-based (line, column) in the file of an expression error
 
     @classmethod
     def root(cls, filename: str) -> Context:
@@ -148,13 +188,19 @@ class Context:
         loc = Location(item_type, item_name, self.filename, line, column, offset)
         return Context(self.locations + (loc,))
 
+    def with_source(self, source: ScalarSource) -> Context:
+        return Context(self.locations, self.alt_content, source, self.exact)
+
     def expression(self, condition: str, pos: int, line: int, col: int) -> Context:
         """A location inside a condition: Falco adds the parser position to the condition's own."""
         short = '"' + (condition[:17] + '..."' if len(condition) > 20 else condition + '"')
         short = short.replace("\n", " ").replace("\r", " ")
         last = self.locations[-1]
         loc = Location("condition expression", "", short, last.line + line, last.column + col, last.offset + pos)
-        return Context(self.locations + (loc,), alt_content=condition)
+        exact = None
+        if self.source is not None and condition[:pos] == self.source.value[:pos]:
+            exact = self.source.locate(pos)  # the text before the error is the file's, as written
+        return Context(self.locations + (loc,), alt_content=condition, exact=exact)
 
     @property
     def filename(self) -> str:
@@ -242,12 +288,17 @@ class LoadMessage:
 
     @property
     def line(self) -> int:
-        """1-based line in the file (0 when the whole file is meant)."""
+        """1-based line in the file (0 when the whole file is meant); inside a condition, the line of
+        the error itself when it can be mapped back to the file."""
+        if self.context.exact is not None:
+            return self.context.exact[0] + 1
         loc = self.context.file_location()
         return loc.line + 1 if len(self.context.locations) > 1 else 0
 
     @property
     def column(self) -> int:
+        if self.context.exact is not None:
+            return self.context.exact[1] + 1
         loc = self.context.file_location()
         return loc.column + 1 if len(self.context.locations) > 1 else 0
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
-from pdigpy.engine.errors import Context, FileResult, RuleLoadError
+from pdigpy.engine.errors import Context, FileResult, RuleLoadError, ScalarSource
 
 if TYPE_CHECKING:
     from yaml.nodes import Node as YamlNode
@@ -290,8 +290,10 @@ class RulesReader:
     def __init__(self, result: FileResult, collector: Collector):
         self.res = result
         self.col = collector
+        self.text = ""
 
     def read(self, text: str) -> bool:
+        self.text = text
         root = Context.root(self.res.name)
         try:
             docs = _compose(text)
@@ -464,7 +466,7 @@ class RulesReader:
                 ctx,
             )
         cond = _string(item, "condition", ctx)
-        cond_ctx = _child(ctx, _get(item, "condition"), "macro condition")
+        cond_ctx = self._source_ctx(_child(ctx, _get(item, "condition"), "macro condition"), _get(item, "condition"))
         append = bool(_bool(item, "append", ctx, False))
         if append:
             self.res.add_warning("LOAD_DEPRECATED_ITEM", WARNING_APPEND, ctx)
@@ -528,7 +530,7 @@ class RulesReader:
 
         decl = RuleDecl(name, ctx)
         decl.cond = _string(item, "condition", ctx)
-        decl.cond_ctx = _child(ctx, _get(item, "condition"), "rule condition")
+        decl.cond_ctx = self._source_ctx(_child(ctx, _get(item, "condition"), "rule condition"), _get(item, "condition"))
         decl.output = _string(item, "output", ctx).strip()
         decl.output_ctx = _child(ctx, _get(item, "output"), "rule output")
         decl.desc = _string(item, "desc", ctx)
@@ -545,6 +547,14 @@ class RulesReader:
         decl.exceptions = self._exceptions(item, ctx, append=False)
         self.col.define_rule(decl)
 
+    def _source_ctx(self, ctx: Context, node: YamlNode) -> Context:
+        """Attach where the condition scalar sits in the file, for exact error positions."""
+        if not isinstance(node, yaml.ScalarNode) or node.end_mark is None:
+            return ctx
+        start, end = node.start_mark.index, node.end_mark.index
+        raw = self.text[start:end]
+        return ctx.with_source(ScalarSource(node.value, raw, node.start_mark.line, node.start_mark.column, node.style))
+
     def _priority(self, item: YamlNode, ctx: Context) -> str:
         text = _string(item, "priority", ctx)
         pctx = _child(ctx, _get(item, "priority"), "rule priority")
@@ -556,7 +566,7 @@ class RulesReader:
 
     def _rule_value(self, item: YamlNode, key: str, ctx: Context, upd: RuleUpdate):
         if key == "condition":
-            upd.cond_ctx = _child(ctx, _get(item, "condition"), "rule condition")
+            upd.cond_ctx = self._source_ctx(_child(ctx, _get(item, "condition"), "rule condition"), _get(item, "condition"))
             return _string(item, key, ctx)
         if key == "output":
             upd.output_ctx = _child(ctx, _get(item, "output"), "rule output")

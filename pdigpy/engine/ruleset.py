@@ -716,7 +716,8 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
             done.add(id(macros[m.name]))
         except MacroResolveError as e:
             text = _substitute_lists(m.cond, lists, set())
-            raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(m.ctx, text, e.pos)) from None
+            ctx = m.ctx if m.cond_ctx.source is None else m.ctx.with_source(m.cond_ctx.source)
+            raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos)) from None
 
     # 3. rules, in evaluation order
     rules: list[Rule] = []
@@ -759,7 +760,8 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
     try:
         ast = resolve_macros(ast, macros, rule_macros, (), done)
     except MacroResolveError as e:
-        raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(info.ctx, text, e.pos)) from None
+        ctx = info.ctx if info.cond_ctx.source is None else info.ctx.with_source(info.cond_ctx.source)
+        raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos)) from None
     used_macros |= rule_macros
     size = expanded_size(ast)
     if size > MAX_CONDITION_NODES:

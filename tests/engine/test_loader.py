@@ -117,13 +117,13 @@ ERRORS = [
      "LOAD_ERR_VALIDATE", "Rule exception must have values property with a list of values", 8, 7),
     ("source-redefined", R + R.replace("INFO", "INFO\n  source: k8s_audit"), "LOAD_ERR_VALIDATE",
      "Rule has been re-defined with a different source", 6, 3),
-    ("macro-syntax-unused", "- macro: m\n  condition: evt.type = open and\n", "LOAD_ERR_COMPILE_CONDITION", "", 2, 14),
+    ("macro-syntax-unused", "- macro: m\n  condition: evt.type = open and\n", "LOAD_ERR_COMPILE_CONDITION", "", 2, 33),
     ("macro-undefined", "- macro: m\n  condition: evt.type = open and bar\n", "LOAD_ERR_VALIDATE",
-     "Undefined macro 'bar' used in filter.", 1, 3),
+     "Undefined macro 'bar' used in filter.", 2, 34),
     ("macro-later-not-visible", "- macro: a\n  condition: b\n- macro: b\n  condition: evt.type=open\n",
-     "LOAD_ERR_VALIDATE", "Undefined macro 'b' used in filter.", 1, 3),
+     "LOAD_ERR_VALIDATE", "Undefined macro 'b' used in filter.", 2, 14),
     ("macro-self-loop", "- macro: a\n  condition: evt.type=open\n- macro: a\n  condition: a or evt.type=close\n",
-     "LOAD_ERR_VALIDATE", "reference loop in macro 'a'", 3, 3),
+     "LOAD_ERR_VALIDATE", "reference loop in macro 'a'", 4, 14),
 ]
 
 
@@ -326,7 +326,33 @@ def test_crlf_file_and_condition_error_position(tmp_path):
     res = make_engine().load_files([str(path)])
     (err,) = res.errors
     assert err.code == "LOAD_ERR_COMPILE_CONDITION"
-    assert (err.line, err.column) == (3, 14)  # the condition; the expression location has the offset in it
+    assert (err.line, err.column) == (3, 31)  # where the parser stopped, mapped back to the file
     expr = err.context.locations[-1]
     assert expr.item_type == "condition expression" and expr.name == '"evt.type=open and"'
     assert err.context.snippet(res.contents) == "evt.type=open and\n                ^\n"
+
+
+POSITIONS = [
+    # (id, yaml, 1-based line and column of the error inside the condition)
+    ("plain", "- macro: m\n  condition: evt.type = open and proc.name = = x\n", (2, 46)),
+    ("single-quoted", "- macro: m\n  condition: 'evt.type = open and proc.name = = x'\n", (2, 47)),
+    ("folded", "- macro: m\n  condition: >\n    evt.type = open and\n    proc.name = = x\n", (4, 17)),
+    ("literal", "- macro: m\n  condition: |\n    evt.type = open and\n    proc.name = = x\n", (4, 17)),
+    ("unknown-field", "- rule: r\n  desc: d\n  condition: evt.type = open and proc.nme = x\n  output: o\n  priority: INFO\n",
+     (3, 34)),
+    ("unknown-field-folded", "- rule: r\n  desc: d\n  condition: >\n    evt.type = open\n    and proc.nme = x\n"
+     "  output: o\n  priority: INFO\n", (5, 9)),
+    ("undefined-macro-in-rule", "- rule: r\n  desc: d\n  condition: evt.type = open and bogus\n  output: o\n"
+     "  priority: INFO\n", (3, 34)),
+    ("after-a-list-falls-back", "- list: l\n  items: [a, b]\n- macro: m\n  condition: proc.name in (l) and = x\n", (4, 14)),
+    ("escapes-fall-back", '- macro: m\n  condition: "proc.name = \\"a\\" and = x"\n', (2, 14)),
+]
+
+
+@pytest.mark.parametrize("text,where", [p[1:] for p in POSITIONS], ids=[p[0] for p in POSITIONS])
+def test_condition_errors_point_at_the_place_in_the_file(text, where):
+    _, res = load(text)
+    err = res.errors[0]
+    assert (err.line, err.column) == where, res.report_text()
+    # Falco's own (odd) position arithmetic is kept in the context chain
+    assert err.context.locations[-1].item_type == "condition expression"

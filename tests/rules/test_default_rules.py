@@ -784,3 +784,68 @@ def test_standard_stream_redirected_to_socket(work, what, target, fires):
     assert bool(hits) == fires, run.describe()
     if fires:
         assert_names(hits[0], process="python", obj=f"stream_fd={target} connection=127.0.0.1:")
+
+
+# ---------------------------------------------------------------------------
+# Packet sockets, eBPF, mounts
+
+@needs_root
+@pytest.mark.parametrize("family, fires", [("AF_PACKET", True), ("AF_INET", False)])
+def test_packet_socket(work, family, fires):
+    kind = "SOCK_RAW" if family == "AF_PACKET" else "SOCK_DGRAM"
+    run = run_traced(python_app(f"import socket; socket.socket(socket.{family}, socket.{kind}).close()"), work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Packet socket created")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj="domain=AF_PACKET")
+
+
+BPF_APP = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_bpf, BPF_MAP_CREATE, BPF_PROG_LOAD = 321, 0, 5        # x86_64
+attr = (ctypes.c_char * 128)()                            # zeroed: the kernel refuses it
+print(libc.syscall(SYS_bpf, BPF_PROG_LOAD if sys.argv[1] == "prog" else BPF_MAP_CREATE, attr, 128),
+      ctypes.get_errno())
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers are x86_64's")
+@pytest.mark.parametrize("cmd, fires", [("prog", True), ("map", False)])
+def test_ebpf_program_load_attempt(work, cmd, fires):
+    run = run_traced([*python_app(BPF_APP), cmd], work)
+    assert run.returncode == 0 and run.stdout.split()[0] == "-1", run.describe()  # refused, still an attempt
+    hits = run.fired("eBPF program load attempt")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj="cmd=BPF_PROG_LOAD result=E")
+
+
+MOUNT_APP = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+target = sys.argv[2].encode()
+if sys.argv[1] == "mount":
+    assert libc.mount(b"pdigpy-test", target, b"tmpfs", 0, None) == 0, ctypes.get_errno()
+    assert libc.umount2(target, 0) == 0, ctypes.get_errno()
+else:  # near miss: looking at the mount table
+    open("/proc/self/mounts").read(); os.statvfs(target)
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("action, fires", [("mount", True), ("look", False)])
+def test_filesystem_mounted(work, action, fires):
+    target = work / "mnt"
+    target.mkdir()
+    try:
+        run = run_traced([*python_app(MOUNT_APP), action, str(target)], work)
+    finally:
+        if os.path.ismount(target):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Filesystem mounted by the app")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"target={target} fstype=tmpfs")

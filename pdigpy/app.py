@@ -20,9 +20,8 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from pdigpy.cli import EXIT_ALERTS
 from pdigpy.config import Config, ConfigError, load_config, resolve_rules_files
-
-EXIT_ALERTS = 86  # same as pdigpy.cli.EXIT_ALERTS; kept here to avoid a cycle
 
 
 def _log(msg: str) -> None:

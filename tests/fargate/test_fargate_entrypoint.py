@@ -226,3 +226,52 @@ def test_without_permission_to_trace_the_app_is_not_started(dockerfile, tmp_path
     assert p.stdout == ""
     assert p.stderr.splitlines() == ["pdigpy: cannot trace the app (PTRACE_SEIZE): Operation not permitted"]
     assert not marker.exists()
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_if_pdigpy_is_killed_the_app_dies_with_it(dockerfile):
+    """EXITKILL: an out-of-memory kill or SIGKILL of pdigpy must not leave the app running unobserved."""
+    import time
+
+    c = Container(image_argv(dockerfile), container_env(), dockerfile.local_workdir())
+    c.read_until("app: ready")
+    app = _wait_for_child(c.proc.pid)
+    assert "app.py" in Path(f"/proc/{app}/cmdline").read_text()
+    c.proc.kill()
+    rc, _out, _err = c.finish()
+    assert rc == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while _state(app) not in (None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _state(app) in (None, "Z"), "the app outlived pdigpy"
+
+
+ORPHAN_MAKER = r"""
+# a child starts a grandchild and execs into a program that never waits for it: the
+# grandchild is orphaned, reparented to PID 1 (pdigpy) and must be reaped there
+sh -c 'sleep 0.2 & exec sleep 0.6' &
+sleep 1.5
+wait
+z=0
+for f in /proc/[0-9]*/stat; do
+  read -r line < "$f" 2>/dev/null || continue
+  st=${line##*) }; st=${st%% *}
+  [ "$st" = Z ] && z=$((z+1))
+done
+echo "pid1=$(cat /proc/1/comm) zombies=$z"
+"""
+
+
+def test_as_pid1_orphans_are_reaped(dockerfile):
+    """The approach of tests/tracer/test_wrapper.py, through the image's entrypoint and config."""
+    argv = ["unshare", "-fp", "--mount-proc", *dockerfile.local_argv(dockerfile.entrypoint), "sh", "-c", ORPHAN_MAKER]
+    p = subprocess.run(argv, env=container_env(), cwd=dockerfile.local_workdir(), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "pid1=pdigpy zombies=0"

@@ -58,3 +58,33 @@ def test_ci_run_treats_no_tests_as_failure(tmp_path):
     assert res.returncode == 1, res.stdout + res.stderr
     assert "collected no tests" in res.stderr
     assert (tmp_path / "venv" / "bin" / "pdigpy").exists()
+
+
+def test_examples_use_flags_pdigpy_accepts():
+    """The commands in examples/ and the README parse with pdigpy's own parser."""
+    import json
+    import shlex
+
+    import yaml
+
+    from pdigpy.cli import build_parser, split_command
+
+    workflow = yaml.safe_load((REPO / "examples/github-actions/pdigpy-pytest.yml").read_text())
+    runs = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "pdigpy --" in step.get("run", "")]
+    commands = [" ".join(r.replace("\\\n", " ").split()) for r in runs]
+    dockerfile = (REPO / "examples/ecs-fargate/Dockerfile").read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (.*)$", dockerfile, re.M).group(1))
+    commands.append(shlex.join(entry + ["/app/server"]))
+    readme = README.read_text()
+    commands += [line.split("#")[0] for block in _fenced_blocks(readme) for line in block
+                 if line.startswith("pdigpy ") and "\\" not in line]
+    assert len(commands) >= 8
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "pdigpy", command
+        if argv[1:2] == ["replay"]:
+            continue
+        before, _cmd = split_command(argv[1:])
+        build_parser().parse_args(before)  # exits 2 on an unknown flag
+    assert json.loads((REPO / "examples/ecs-fargate/task-definition.json").read_text())[
+        "containerDefinitions"][0]["linuxParameters"]["capabilities"]["add"] == ["SYS_PTRACE"]

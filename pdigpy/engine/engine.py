@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from pdigpy.engine.alert import Alert
 from pdigpy.engine.errors import Context, FileResult, LoadResult
-from pdigpy.engine.index import EventTypes, all_event_types
+from pdigpy.engine.index import all_event_types, rule_event_types
 from pdigpy.engine.loader import RulesReader
 from pdigpy.engine.priority import Priority
 from pdigpy.engine.ruleset import (
@@ -35,6 +35,7 @@ from pdigpy.engine.ruleset import (
     compile_ruleset,
     expanded_size,
     fields_in,
+    operators_in,
 )
 
 if TYPE_CHECKING:
@@ -373,7 +374,6 @@ class RuleEngine:
         col = self._collector
         rules = []
         for r in self._rules:
-            cfields = sorted({f.name + (f"[{f.arg}]" if f.arg is not None else "") for f in fields_in(r.ast)})
             rules.append(
                 {
                     "info": {
@@ -383,7 +383,10 @@ class RuleEngine:
                         "tags": list(r.tags),
                     },
                     "details": {
-                        "macros": list(r.macros), "lists": list(r.lists), "condition_fields": cfields,
+                        "macros": list(r.macros), "lists": list(r.lists),
+                        "condition_operators": sorted(set(operators_in(r.ast))),
+                        "condition_fields": _field_names(r.ast),
+                        "output_fields": list(getattr(r.formatter, "field_keys", [])),
                         "exception_fields": list(r.exception_fields), "exception_names": list(r.exception_names),
                         "events": r.event_types.describe(), "condition_compiled": ast_to_str(r.ast),
                         "output_compiled": r.output_format, "plugins": [],
@@ -402,18 +405,24 @@ class RuleEngine:
                         "info": {"name": name, "condition": info.cond},
                         "details": {
                             "used": name in compiled.used_macros,
+                            "macros": list(compiled.macro_macros.get(name, ())),
+                            "lists": list(compiled.macro_lists.get(name, ())),
+                            "condition_operators": sorted(set(operators_in(node))) if node is not None else [],
+                            "condition_fields": _field_names(node) if node is not None else [],
+                            "events": rule_event_types(node).describe() if node is not None else [],
                             "condition_compiled": ast_to_str(node) if node is not None else "",
-                            "events": EventTypes.describe(_types(node)) if node is not None else [],
                             "plugins": [],
                         },
                     }
                 )
             for name, info in col.lists.items():
+                refs = compiled.list_lists.get(name, ())
                 lists.append(
                     {
-                        "info": {"name": name, "items": list(info.items)},
+                        "info": {"name": name, "items": [i for i in info.items if i not in refs]},
                         "details": {
                             "used": name in compiled.used_lists,
+                            "lists": list(refs),
                             "items_compiled": list(compiled.lists.get(name, [])),
                             "plugins": [],
                         },
@@ -430,6 +439,10 @@ class RuleEngine:
             "macros": macros,
             "lists": lists,
         }
+
+
+def _field_names(node) -> list[str]:
+    return sorted({f.name + (f"[{f.arg}]" if f.arg is not None else "") for f in fields_in(node)})
 
 
 _UNSET = object()
@@ -576,12 +589,6 @@ def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) ->
         except Exception:  # the whole condition compiled, so this is not expected: use it as is
             entries.append(((), r.match, r.formatter.render, r))
     return _Plan(entries, shared, first)
-
-
-def _types(node):
-    from pdigpy.engine.index import rule_event_types
-
-    return rule_event_types(node)
 
 
 def _opt_str(v) -> str | None:

@@ -170,6 +170,10 @@ class CompiledRuleset:
     macros: dict[str, Node]  # resolved ASTs
     used_lists: set[str]
     used_macros: set[str]
+    # for -L: what each macro/list refers to directly
+    macro_macros: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    macro_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    list_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- the collector ----------------------------------------------------------
@@ -553,6 +557,23 @@ def expr_ctx(ctx: Context, condition: str, pos: int) -> Context:
     return ctx.expression(condition, pos, line, col)
 
 
+def operators_in(node: Node) -> list[str]:
+    """The check operators of a condition, with their modifiers (for -L)."""
+    out: list[str] = []
+
+    def walk(n) -> None:
+        if isinstance(n, (And, Or)):
+            for c in n.children:
+                walk(c)
+        elif isinstance(n, Not):
+            walk(n.child)
+        elif isinstance(n, Check):
+            out.append(n.op + (" " + n.modifier if n.modifier else ""))
+
+    walk(node)
+    return out
+
+
 def fields_in(node: Node) -> list[FieldRef]:
     """Every field reference in a condition or an exception LHS (for validation and -L)."""
     out: list[FieldRef] = []
@@ -691,28 +712,40 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
     # 1. lists: an item naming an earlier-visible list is replaced by that list's raw items (one level)
     lists: dict[str, list[str]] = {}
     used_lists: set[str] = set()
+    list_lists: dict[str, tuple[str, ...]] = {}
     for info in col.lists.values():
         items: list[str] = []
+        refs: list[str] = []
         for item in info.items:
             ref = col.lists.get(item)
             if ref is not None and ref.index < info.visibility:
                 used_lists.add(ref.name)
+                refs.append(ref.name)
                 items.extend(ref.items)
             else:
                 items.append(item)
         lists[info.name] = items
+        list_lists[info.name] = tuple(refs)
 
     # 2. macros: parse every one (even unused), then expand with each macro's visibility
     parsed: dict[str, Node] = {}
+    macro_lists: dict[str, tuple[str, ...]] = {}
     for m in col.macros.values():
-        parsed[m.name] = _parse(_substitute_lists(m.cond, lists, used_lists), m.cond_ctx, env)
+        mine: set[str] = set()
+        parsed[m.name] = _parse(_substitute_lists(m.cond, lists, mine), m.cond_ctx, env)
+        used_lists |= mine
+        macro_lists[m.name] = tuple(sorted(mine))
     macros: dict[str, Node] = {}
     used_macros: set[str] = set()
+    macro_macros: dict[str, tuple[str, ...]] = {}
     done: set[int] = set()  # identities of resolved macro ASTs
     for m in col.macros.values():
         visible = _VisibleMacros(col.macros, macros, parsed, m.visibility)
         try:
-            macros[m.name] = resolve_macros(parsed[m.name], visible, used_macros, (), done)
+            mine = set()
+            macros[m.name] = resolve_macros(parsed[m.name], visible, mine, (), done)
+            used_macros |= mine
+            macro_macros[m.name] = tuple(sorted(mine))
             done.add(id(macros[m.name]))
         except MacroResolveError as e:
             text = _substitute_lists(m.cond, lists, set())
@@ -727,7 +760,7 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
         rule = _compile_rule(info, res, env, lists, used_lists, macros, used_macros, done)
         if rule is not None:
             rules.append(rule)
-    return CompiledRuleset(rules, lists, macros, used_lists, used_macros)
+    return CompiledRuleset(rules, lists, macros, used_lists, used_macros, macro_macros, macro_lists, list_lists)
 
 
 def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_lists, macros, used_macros, done):

@@ -247,3 +247,28 @@ def test_broken_output_lets_the_next_matching_rule_fire(capsys):
     assert [(a.rule, a.output) for a in engine.evaluate(evt)] == [("b", "plain text")]
     assert engine.errors_by_rule == {"a": 1}
     assert "rule 'a' failed" in capsys.readouterr().err
+
+
+def test_describe_details_like_falco():
+    text = (
+        "- list: base\n  items: [a, b]\n- list: more\n  items: [base, c]\n"
+        "- macro: inner\n  condition: proc.name in (more)\n- macro: outer\n  condition: evt.type = open and inner\n"
+        "- rule: r\n  desc: d\n  condition: outer and fd.name startswith /etc\n  output: f=%fd.name p=%proc.name\n"
+        "  priority: INFO\n  exceptions:\n    - name: e\n      fields: [proc.pname]\n      values: [[x]]\n"
+    )
+    doc = engine_for(text).describe()
+    (rule,) = doc["rules"]
+    d = rule["details"]
+    assert d["macros"] == ["outer"] and d["lists"] == []  # direct references, like the macros' own details
+    assert d["condition_operators"] == ["=", "in", "startswith"]
+    assert d["condition_fields"] == ["evt.type", "fd.name", "proc.name", "proc.pname"]
+    assert d["output_fields"][:2] == ["fd.name", "proc.name"]
+    assert d["exception_fields"] == ["proc.pname"] and d["exception_names"] == ["e"]
+    assert d["events"] == ["open"]
+    macros = {m["info"]["name"]: m["details"] for m in doc["macros"]}
+    assert macros["outer"]["macros"] == ["inner"] and macros["inner"]["lists"] == ["more"]
+    assert macros["outer"]["events"] == ["open"] and macros["inner"]["events"] == ["*"]
+    lists = {x["info"]["name"]: x for x in doc["lists"]}
+    assert lists["more"]["info"]["items"] == ["c"] and lists["more"]["details"]["lists"] == ["base"]
+    assert lists["more"]["details"]["items_compiled"] == ["a", "b", "c"]
+    assert lists["base"]["details"]["used"] is True

@@ -167,6 +167,7 @@ def test_as_pid1_the_app_exit_status_passes_through(dockerfile):
     assert rc == 5, err
 
 
+@pytest.mark.network
 def test_the_task_definition_command_line_delivers_alerts_to_kafka(dockerfile, tmp_path):
     """The task definition's entryPoint + command, with its Kafka brokers replaced by a local broker."""
     import importlib.util

@@ -191,15 +191,22 @@ class Context:
     def with_source(self, source: ScalarSource) -> Context:
         return Context(self.locations, self.alt_content, source, self.exact)
 
-    def expression(self, condition: str, pos: int, line: int, col: int) -> Context:
-        """A location inside a condition: Falco adds the parser position to the condition's own."""
+    def expression(
+        self, condition: str, pos: int, line: int, col: int, original: tuple[str, int] | None = None
+    ) -> Context:
+        """A location inside a condition: Falco adds the parser position to the condition's own.
+
+        ``original`` is the condition as written and the position mapped back into it (before list
+        substitution), from which the exact place in the file is found when possible."""
         short = '"' + (condition[:17] + '..."' if len(condition) > 20 else condition + '"')
         short = short.replace("\n", " ").replace("\r", " ")
         last = self.locations[-1]
         loc = Location("condition expression", "", short, last.line + line, last.column + col, last.offset + pos)
         exact = None
-        if self.source is not None and condition[:pos] == self.source.value[:pos]:
-            exact = self.source.locate(pos)  # the text before the error is the file's, as written
+        text0, pos0 = original if original is not None else (condition, pos)
+        src = self.source
+        if src is not None and 0 <= pos0 <= len(src.value) and text0[:pos0] == src.value[:pos0]:
+            exact = src.locate(pos0)  # the text before the error is the file's, as written
         return Context(self.locations + (loc,), alt_content=condition, exact=exact)
 
     @property

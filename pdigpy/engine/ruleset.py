@@ -404,8 +404,11 @@ def paren_item(item: str) -> str:
     return item if item.startswith("(") else "(" + item + ")"
 
 
-def substitute_list(cond: str, name: str, items: list[str]) -> tuple[str, bool]:
-    """Replace every delimited occurrence of list ``name`` by its items (Falco's textual list expansion)."""
+def substitute_list(cond: str, name: str, items: list[str], edits: list | None = None) -> tuple[str, bool]:
+    """Replace every delimited occurrence of list ``name`` by its items (Falco's textual list expansion).
+
+    ``edits`` receives (start, old length, new length, name position) per replacement, to map
+    positions back."""
     if name not in cond:
         return cond, False
     sub = ", ".join(quote_item(i) for i in items)
@@ -414,6 +417,7 @@ def substitute_list(cond: str, name: str, items: list[str]) -> tuple[str, bool]:
     while start != -1:
         end = start + len(name)
         if (start == 0 or cond[start - 1] in _DELIMS) and (end >= len(cond) or cond[end] in _DELIMS):
+            at = start
             while start > 0 and cond[start - 1] in _BLANKS:
                 start -= 1
             while end < len(cond) and cond[end] in _BLANKS:
@@ -425,6 +429,8 @@ def substitute_list(cond: str, name: str, items: list[str]) -> tuple[str, bool]:
                     end += 1
             head = cond[:start] + " " if start > 0 else ""
             cond = head + sub + " " + cond[end:]
+            if edits is not None:
+                edits.append((start, end - start, len(head) - start + len(sub) + 1, at))
             start = len(head) + len(sub)
             used = True
         start = cond.find(name, start + 1)
@@ -552,9 +558,15 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
     return line, col
 
 
-def expr_ctx(ctx: Context, condition: str, pos: int) -> Context:
+def expr_ctx(ctx: Context, condition: str, pos: int, origin: tuple[str, list, int] | None = None) -> Context:
+    """Context of a position in ``condition``; ``origin`` = (text as written, list edits, prefix
+    length added by the exception wrapping) to locate it in the file."""
     line, col = _line_col(condition, pos)
-    return ctx.expression(condition, pos, line, col)
+    original = None
+    if origin is not None:
+        written, edits, shift = origin
+        original = (written, unmap_position(pos, edits) - shift)
+    return ctx.expression(condition, pos, line, col, original)
 
 
 def operators_in(node: Node) -> list[str]:
@@ -623,7 +635,7 @@ def _unknown_filter(msg: str) -> bool:
     )
 
 
-def _parse(text: str, ctx: Context, env: CompileEnv | None = None) -> Node:
+def _parse(text: str, ctx: Context, env: CompileEnv | None = None, origin: tuple | None = None) -> Node:
     cache = env.parse_cache if env is not None else None
     if cache is not None:
         node = cache.get(text)
@@ -637,17 +649,30 @@ def _parse(text: str, ctx: Context, env: CompileEnv | None = None) -> Node:
             cache.put(text, node)
         return node
     except ParseError as e:
-        raise RuleLoadError("LOAD_ERR_COMPILE_CONDITION", e.message, ctx.expression(text, e.pos, e.line, e.col))
+        original = None
+        if origin is not None:
+            original = (origin[0], unmap_position(e.pos, origin[1]) - origin[2])
+        raise RuleLoadError("LOAD_ERR_COMPILE_CONDITION", e.message, ctx.expression(text, e.pos, e.line, e.col, original))
     except RecursionError:
         raise RuleLoadError("LOAD_ERR_COMPILE_CONDITION", "exceeded max depth limit of 1000", ctx) from None
 
 
-def _substitute_lists(cond: str, lists: dict[str, list[str]], used: set[str]) -> str:
+def _substitute_lists(cond: str, lists: dict[str, list[str]], used: set[str], edits: list | None = None) -> str:
     for name, items in lists.items():
-        cond, hit = substitute_list(cond, name, items)
+        cond, hit = substitute_list(cond, name, items, edits)
         if hit:
             used.add(name)
     return cond
+
+
+def unmap_position(pos: int, edits: list) -> int:
+    """A position in the substituted text -> the position in the text before substitution."""
+    for start, old_len, new_len, at in reversed(edits):
+        if pos >= start + new_len:
+            pos += old_len - new_len
+        elif pos > start:
+            pos = at  # inside a list's items: point at the list's name
+    return pos
 
 
 def _formatter(env: CompileEnv, text: str, extra_fields: list):
@@ -732,7 +757,9 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
     macro_lists: dict[str, tuple[str, ...]] = {}
     for m in col.macros.values():
         mine: set[str] = set()
-        parsed[m.name] = _parse(_substitute_lists(m.cond, lists, mine), m.cond_ctx, env)
+        edits: list = []
+        text = _substitute_lists(m.cond, lists, mine, edits)
+        parsed[m.name] = _parse(text, m.cond_ctx, env, (m.cond, edits, 0))
         used_lists |= mine
         macro_lists[m.name] = tuple(sorted(mine))
     macros: dict[str, Node] = {}
@@ -748,9 +775,10 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
             macro_macros[m.name] = tuple(sorted(mine))
             done.add(id(macros[m.name]))
         except MacroResolveError as e:
-            text = _substitute_lists(m.cond, lists, set())
+            edits = []
+            text = _substitute_lists(m.cond, lists, set(), edits)
             ctx = m.ctx if m.cond_ctx.source is None else m.ctx.with_source(m.cond_ctx.source)
-            raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos)) from None
+            raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos, (m.cond, edits, 0))) from None
 
     # 3. rules, in evaluation order
     rules: list[Rule] = []
@@ -786,15 +814,17 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         raise RuleLoadError("LOAD_ERR_COMPILE_OUTPUT", msg, info.output_ctx) from None
 
     rule_lists: set[str] = set()
-    text = _substitute_lists(condition, lists, rule_lists)
+    edits: list = []
+    text = _substitute_lists(condition, lists, rule_lists, edits)
+    origin = (info.cond, edits, 1 if info.exceptions else 0)  # exceptions wrap the condition in "(...)"
     used_lists |= rule_lists
-    ast = _parse(text, info.cond_ctx, env)
+    ast = _parse(text, info.cond_ctx, env, origin)
     rule_macros: set[str] = set()
     try:
         ast = resolve_macros(ast, macros, rule_macros, (), done)
     except MacroResolveError as e:
         ctx = info.ctx if info.cond_ctx.source is None else info.ctx.with_source(info.cond_ctx.source)
-        raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos)) from None
+        raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos, origin)) from None
     used_macros |= rule_macros
     size = expanded_size(ast)
     if size > MAX_CONDITION_NODES:
@@ -809,14 +839,14 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         match, warnings = _compile(env, ast)
     except Exception as e:
         msg = getattr(e, "message", None) or str(e) or type(e).__name__
-        ctx = expr_ctx(info.cond_ctx, text, max(0, getattr(e, "pos", 0) or 0))
+        ctx = expr_ctx(info.cond_ctx, text, max(0, getattr(e, "pos", 0) or 0), origin)
         if info.skip_if_unknown_filter and _unknown_filter(msg):
             res.add_warning("LOAD_UNKNOWN_FILTER", msg, ctx)
             return None
         raise RuleLoadError("LOAD_ERR_COMPILE_CONDITION", msg, ctx) from None
     for w in warnings:
         code = getattr(w, "code", None) or "LOAD_COMPILE_CONDITION"
-        wctx = expr_ctx(info.cond_ctx, text, max(0, getattr(w, "pos", 0) or 0))
+        wctx = expr_ctx(info.cond_ctx, text, max(0, getattr(w, "pos", 0) or 0), origin)
         res.add_warning(code, getattr(w, "message", None) or str(w), wctx, getattr(w, "field", None))
 
     types = rule_event_types(ast)

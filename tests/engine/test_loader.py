@@ -344,7 +344,14 @@ POSITIONS = [
      "  output: o\n  priority: INFO\n", (5, 9)),
     ("undefined-macro-in-rule", "- rule: r\n  desc: d\n  condition: evt.type = open and bogus\n  output: o\n"
      "  priority: INFO\n", (3, 34)),
-    ("after-a-list-falls-back", "- list: l\n  items: [a, b]\n- macro: m\n  condition: proc.name in (l) and = x\n", (4, 14)),
+    ("after-a-list", "- list: l\n  items: [a, b]\n- macro: m\n  condition: proc.name in (l) and = x\n", (4, 35)),
+    ("after-an-empty-list", "- list: l\n  items: []\n- macro: m\n  condition: proc.name in (x, l) and = x\n", (4, 38)),
+    ("inside-a-list-points-at-it", "- list: l\n  items: [a, 'b']\n- macro: m\n  condition: proc.name = l\n", (4, 26)),
+    ("rule-with-list-and-exception", "- list: l\n  items: [a]\n- rule: r\n  desc: d\n"
+     "  condition: proc.name in (l) and proc.nme = x\n  output: o\n  priority: INFO\n"
+     "  exceptions:\n    - name: e\n      fields: proc.name\n      values: [z]\n", (5, 35)),
+    ("error-in-appended-part", "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"
+     "- rule: r\n  condition: and proc.nme = x\n  override:\n    condition: append\n", (3, 14)),
     ("escapes-fall-back", '- macro: m\n  condition: "proc.name = \\"a\\" and = x"\n', (2, 14)),
 ]
 

@@ -223,7 +223,7 @@ def read_stats(path: Path) -> dict:
             continue
         if rec.get("kind") == "final":
             keys = ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
-                    "ptrace_signal_stops", "events", "tracer_cpu_s", "elapsed_s")
+                    "ptrace_signal_stops", "events", "events_by_type", "tracer_cpu_s", "elapsed_s")
             return {k: rec[k] for k in keys if k in rec}
     return {}
 

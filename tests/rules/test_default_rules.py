@@ -300,9 +300,12 @@ def test_file_capabilities_exec_by_non_root(work):
     subprocess.run(["setcap", "cap_net_bind_service+ep", str(prog)], check=True)
     plain = work / "plainprog"
     shutil.copy("/usr/bin/true", plain)
+    ping = work / "ping"  # distributions ship ping with cap_net_raw: expected
+    shutil.copy("/usr/bin/true", ping)
+    subprocess.run(["setcap", "cap_net_raw+ep", str(ping)], check=True)
     code = f"""
     import os, sys
-    for p in ({str(prog)!r}, {str(plain)!r}):
+    for p in ({str(prog)!r}, {str(plain)!r}, {str(ping)!r}):
         if os.fork() == 0:
             os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
             os.execv(p, [p])
@@ -310,7 +313,7 @@ def test_file_capabilities_exec_by_non_root(work):
     """
     run = run_traced(python_app(code), work)
     hits = run.fired("Non-root process gained capabilities")
-    assert len(hits) == 1, run.describe()  # capprog, not plainprog
+    assert len(hits) == 1, run.describe()  # capprog, not plainprog nor ping
     assert_names(hits[0], user="nobody", obj=f"exe={prog}")
 
 

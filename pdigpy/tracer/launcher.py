@@ -52,9 +52,12 @@ def _child(argv: list[str], filter_prog: bytes | None, go_fd: int, err_fd: int, 
     """Runs in the forked child; never returns."""
     stage = _STAGE_FILTER
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
+        for sig in signal.valid_signals():  # pdigpy's relay handlers are not the app's
+            if callable(signal.getsignal(sig)):
+                signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         if os.read(go_fd, 1) != b"G":  # the tracer failed to seize us
             os._exit(EXIT_NOT_EXECUTABLE)
         os.close(go_fd)

@@ -79,6 +79,7 @@ def main() -> int:
     ap.add_argument("--follow", action="store_true")
     ap.add_argument("--attach", type=int)
     ap.add_argument("--raising-sink", action="store_true")
+    ap.add_argument("--early-thread", action="store_true", help="start a thread before the tracer (signals unblocked there)")
     ap.add_argument("--bare", action="store_true", help="table rows without decoders: the loop's own cost")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -96,6 +97,11 @@ def main() -> int:
         specs = [replace(r, entry=None, exit=lambda tid, args, val, ret, mem: {}) for r in rows]
     tracer = Tracer(sink, TraceOptions(event_types=types, seccomp=not a.no_seccomp, follow_descendants=a.follow,
                                        syscall_specs=specs))
+    if a.early_thread:
+        import threading
+        import time
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
     rc = tracer.attach(a.attach) if a.attach else tracer.run_command(cmd)
     if a.stats:
         with open(a.stats, "w") as f:

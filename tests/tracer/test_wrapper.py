@@ -210,3 +210,21 @@ def test_sigterm_reaches_the_app_when_pdigpy_is_pid1(tmp_path):
             p.kill()
     assert p.returncode == 0, err
     assert marker.read_text() == "SIGTERM"
+
+
+def test_forwarding_works_with_a_thread_started_before_the_tracer(tmp_path):
+    """A thread that does not block the signals may receive them; they must still reach the app at once."""
+    marker = tmp_path / "marker"
+    ev = tmp_path / "ev.jsonl"
+    cmd = runner_argv(ev) + ["--early-thread", "--", PYTHON, "-c", TRAP_APP, str(marker)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        # the tracer blocks the signal, the early thread does not: the kernel delivers it there
+        os.kill(p.pid, signal.SIGUSR1)
+        out, err = p.communicate(timeout=20)  # the app sleeps 30 s unless the signal arrives
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert marker.read_text() == "SIGUSR1"

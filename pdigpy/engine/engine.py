@@ -541,17 +541,83 @@ def _conjuncts(node) -> list:
     return [node]
 
 
+# Or-chains of checks on one string field become one check: the field is extracted once.
+_MERGEABLE = {"=": "in", "==": "in", "startswith": "startswith", "endswith": "endswith", "contains": "contains",
+              "icontains": "icontains", "glob": "glob", "iglob": "iglob"}
+
+
+def merge_or_checks(node, plain_string) -> Any:
+    """``f = a or f = b`` -> ``f in (a, b)``; ``f startswith a or f startswith b`` -> ``f startswith anyof
+    (a, b)`` (and contains, endswith, glob ...), for fields where ``plain_string(field)`` holds (a
+    scalar string: no list, ancestor or endpoint semantics). Checks are pure, so the or's order
+    does not matter; the result is the same for every event."""
+    from pdigpy.engine.ast import And, Check, FieldRef, ListValue, Not, Or, Value
+
+    if isinstance(node, Or):
+        kids = [merge_or_checks(c, plain_string) for c in node.children]
+
+        def key(c):
+            if (isinstance(c, Check) and c.modifier is None and c.op in _MERGEABLE and isinstance(c.lhs, FieldRef)
+                    and isinstance(c.rhs, Value) and plain_string(c.lhs)):
+                return (c.lhs, _MERGEABLE[c.op])
+            return None
+
+        keys = [key(c) for c in kids]
+        counts: dict = {}
+        for k in keys:
+            if k is not None:
+                counts[k] = counts.get(k, 0) + 1
+        out = []
+        done: set = set()
+        for c, k in zip(kids, keys):
+            if k is None or counts[k] < 2:
+                out.append(c)
+            elif k not in done:
+                done.add(k)
+                values = ListValue(tuple(x.rhs for x, kk in zip(kids, keys) if kk == k), pos=c.pos)
+                op = k[1]
+                out.append(Check(c.lhs, op, values, None if op == "in" else "anyof", c.pos))
+        if len(out) == len(node.children) and all(a is b for a, b in zip(out, node.children)):
+            return node
+        return out[0] if len(out) == 1 else Or(tuple(out), node.pos)
+    if isinstance(node, And):
+        kids = tuple(merge_or_checks(c, plain_string) for c in node.children)
+        return node if all(a is b for a, b in zip(kids, node.children)) else And(kids, node.pos)
+    if isinstance(node, Not):
+        child = merge_or_checks(node.child, plain_string)
+        return node if child is node.child else Not(child, node.pos)
+    return node
+
+
+def _plain_string_test(registry) -> Any:
+    memo: dict = {}
+
+    def plain_string(ref) -> bool:
+        got = memo.get(ref)
+        if got is None:
+            try:
+                bf = registry.bind(ref.name, ref.arg)
+                got = bf.type == "string" and not (bf.is_list or bf.any_of or bf.either)
+            except Exception:
+                got = False
+            memo[ref] = got
+        return got
+
+    return plain_string
+
+
 def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) -> _Plan:
     from pdigpy.engine.ast import And
     from pdigpy.engine.index import static_truth
     from pdigpy.engine.ruleset import _compile
 
+    plain_string = _plain_string_test(env.registry)
     split: list[tuple[Rule, list]] = []
     counts: dict = {}
     for r in rules:
         try:
             parts = []
-            for c in _conjuncts(r.ast):
+            for c in _conjuncts(merge_or_checks(r.ast, plain_string)):
                 truth = static_truth(c, evtype)
                 if truth is False:
                     parts = None  # can never match this type

@@ -118,3 +118,26 @@ def test_first_match_plans_equal_first_plain_match(world):
 )
 def test_static_truth(cond, evtype, truth):
     assert static_truth(parse_condition(cond), evtype) is truth
+
+
+MERGES = [
+    ("fd.name startswith /a or fd.name startswith /b", "fd.name startswith anyof (/a, /b)"),
+    ("fd.name = /a or fd.name = /b or proc.name = x", "(fd.name in (/a, /b) or proc.name = x)"),
+    ("fd.name = /a or proc.name = x or fd.name == /b", "(fd.name in (/a, /b) or proc.name = x)"),
+    ("not (proc.cmdline contains a or proc.cmdline contains 'b c')", 'not proc.cmdline contains anyof (a, "b c")'),
+    ("fd.name startswith /a or fd.name endswith .x", "(fd.name startswith /a or fd.name endswith .x)"),
+    ("proc.aname = a or proc.aname = b", "(proc.aname = a or proc.aname = b)"),  # ancestors: left alone
+    ("fd.ip = 1.2.3.4 or fd.ip = 5.6.7.8", "(fd.ip = 1.2.3.4 or fd.ip = 5.6.7.8)"),  # endpoints: left alone
+    ("fd.num = 1 or fd.num = 2", "(fd.num = 1 or fd.num = 2)"),  # not a string
+    ("fd.name = val(proc.name) or fd.name = x", "(fd.name = val(proc.name) or fd.name = x)"),
+    ("evt.type = open and (fd.name glob '/a*' or fd.name glob '/b*')", "(evt.type = open and fd.name glob anyof (/a*, /b*))"),
+]
+
+
+@pytest.mark.parametrize("cond,merged", MERGES)
+def test_or_chains_on_one_string_field_are_merged(cond, merged):
+    from pdigpy.engine.astfmt import ast_to_str
+    from pdigpy.engine.engine import _plain_string_test, merge_or_checks
+
+    node = merge_or_checks(parse_condition(cond), _plain_string_test(FieldRegistry()))
+    assert ast_to_str(node) == merged

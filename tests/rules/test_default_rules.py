@@ -47,6 +47,16 @@ def test_every_rule_has_desc_priority_mitre_tags_and_names_process_user():
         assert "%proc.name" in r["output"] and "%user.name" in r["output"], r["rule"]
 
 
+def test_every_rule_is_exercised_by_this_module():
+    """Each default rule's name appears in a test here (positive and near miss live side by side)."""
+    import yaml
+
+    source = Path(__file__).read_text()
+    names = [i["rule"] for i in yaml.safe_load((RULES_DIR / "pdigpy_rules.yaml").read_text()) if "rule" in i]
+    missing = [n for n in names if f'"{n}"' not in source]
+    assert not missing, missing
+
+
 # ---------------------------------------------------------------------------
 # Credential access
 

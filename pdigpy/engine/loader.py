@@ -382,6 +382,7 @@ class RulesReader:
                 raise _fail("Plugin version must be a mapping", tmp)
             name = _string(plugin, "name", tmp)
             pctx = _child(ctx, plugin, "required plugin versions entry", name)
+            self._unknown_keys(plugin, "required plugin versions entry", pctx, {"name", "version", "alternatives"})
             alts = [(name, _string(plugin, "version", pctx))]
             alternatives = _get(plugin, "alternatives")
             if alternatives is not None:
@@ -393,6 +394,7 @@ class RulesReader:
                         raise _fail("Plugin version alternative must be a mapping", actx)
                     aname = _string(alt, "name", actx)
                     actx = _child(pctx, alt, "required plugin versions alternative", aname)
+                    self._unknown_keys(alt, "required plugin versions alternative", actx, {"name", "version"})
                     alts.append((aname, _string(alt, "version", actx)))
             self.col.define_plugin_requirement(PluginRequirement(alts, pctx))
 

@@ -18,6 +18,13 @@ every traced process is SIGKILLed by the kernel. This is deliberate: the
 seccomp filter cannot be removed, and without a tracer every traced syscall
 would fail with ENOSYS, leaving the app running but broken and unobserved.
 
+Privilege elevation: the filter needs PR_SET_NO_NEW_PRIVS unless pdigpy has
+CAP_SYS_ADMIN (see :func:`pdigpy.tracer.seccomp.install_filter`); with it,
+setuid/setgid/file-capability programs run without their elevation.
+Independently of seccomp, the kernel also refuses the elevation of a setuid
+exec inside a traced process unless the tracer has CAP_SYS_PTRACE (root, or a
+container with SYS_PTRACE added, has it).
+
 Exec failure is reported as a shell does: a CLOEXEC pipe carries the errno
 of the failed exec from the child; the child exits 127 when the command was
 not found and 126 when it was found but could not be executed, and the

@@ -123,7 +123,7 @@ def exec_error(launched: Launched) -> str | None:
     stage, code = data[:1], int(data[1:] or b"0")
     reason = os.strerror(code) if code else "unknown error"
     if stage == _STAGE_FILTER:
-        return f"pdigpy: cannot install the seccomp filter: {reason} (run with seccomp disabled)"
+        return f"pdigpy: cannot install the seccomp filter: {reason}; rerun with --no-seccomp (slower: every syscall stops)"
     if code in (_errno.ENOENT, _errno.ENOTDIR):
         return f"pdigpy: {launched.argv0}: command not found ({reason})"
     return f"pdigpy: {launched.argv0}: cannot execute: {reason}"

@@ -101,3 +101,34 @@ def test_no_new_privs_set_when_the_kernel_requires_it():
     assert p.returncode == 0, p.stderr
     fields = dict(line.split(":\t") for line in p.stdout.decode().splitlines())
     assert fields == {"NoNewPrivs": "1", "Seccomp": "2"}
+
+
+DENY_SECCOMP = r"""
+import ctypes, os, struct, sys
+sys.path.insert(0, sys.argv[1])
+from pdigpy.tracer import ptrace as pt
+# a runtime profile that refuses new filters: prctl and seccomp fail with EPERM
+nrs = {"x86_64": (157, 317), "aarch64": (167, 277)}[pt.MACHINE]
+ins = [(0x20, 0, 0, 0)]
+for nr in nrs:
+    ins += [(0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1)]
+ins.append((0x06, 0, 0, 0x7FFF0000))
+prog = b"".join(struct.pack("=HBBI", *i) for i in ins)
+buf = ctypes.create_string_buffer(prog, len(prog))
+fprog = pt.SockFprog(len(ins), ctypes.addressof(buf))
+assert pt.prctl(pt.PR_SET_SECCOMP, pt.SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) == 0
+os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+"""
+
+
+def test_filter_refused_by_the_environment_is_one_clear_line():
+    runner = str(REPO / "tests" / "helpers" / "run_tracer.py")
+    p = subprocess.run([sys.executable, "-c", DENY_SECCOMP, str(REPO), runner, "--", "/bin/echo", "never"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 126
+    assert p.stdout == b""
+    lines = p.stderr.decode().splitlines()
+    assert len(lines) == 1 and "seccomp filter" in lines[0] and "--no-seccomp" in lines[0], p.stderr
+    q = subprocess.run([sys.executable, "-c", DENY_SECCOMP, str(REPO), runner, "--no-seccomp", "--", "/bin/echo", "ok"],
+                       capture_output=True, timeout=60)
+    assert (q.returncode, q.stdout, q.stderr) == (0, b"ok\n", b"")

@@ -530,6 +530,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--modes: unknown mode {bad[0] if bad else '(none)'}; use pinned and/or unpinned")
     if args.runs < 1:
         p.error("--runs: give at least 1")
+    if args.command and not args.variant:
+        p.error(f"unexpected argument {args.command[0]!r}; see --help")
     return args
 
 
@@ -556,6 +558,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"choose from {','.join(sorted(known))}", file=sys.stderr)
             return 2
         workloads = [w for w in workloads if w.name in wanted]
+    if args.breakdown:
+        known = {w.name for w in workloads}
+        unknown = [w.strip() for w in args.breakdown.split(",") if w.strip() not in known]
+        if unknown:
+            print(f"bench/overhead.py: --breakdown: unknown workload {unknown[0]!r}; "
+                  f"choose from {','.join(sorted(known))}", file=sys.stderr)
+            return 2
 
     work = Path(tempfile.mkdtemp(prefix="pdigpy-overhead-"))
     try:

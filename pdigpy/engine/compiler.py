@@ -212,6 +212,8 @@ class _Compiler:
                 return f"({value} and _v in _k{n})"
             if kind == "contains":
                 return f"({value} and _k{n} in _v)"
+            if kind == "call":  # any other test on a present value
+                return f"({value} and _k{n}(_v))"
             return f"({value} and _v.{kind}(_k{n}))"  # startswith / endswith
         if isinstance(node, And):
             return "(" + " and ".join(self._source(c) for c in _cheap_first(node.children)) + ")"
@@ -671,7 +673,7 @@ def _wrap(get: Callable, test: Callable[[Any], bool], lhs: _Operand, op: str) ->
         v = get(evt)
         return v is not None and test(v)
 
-    return check
+    return _inlinable(check, "call", get, test)
 
 
 def _list_check(op: str, get: Callable, members: frozenset) -> Predicate:

@@ -192,7 +192,6 @@ def _components(path: str) -> list[str]:
 def make_pmatch(prefixes: Iterable[str]) -> Test:
     """A test for ``value pmatch (prefixes)``: component-wise path prefix."""
     literal: set[tuple[str, ...]] = set()
-    lengths: set[int] = set()
     globbed: list[list[Callable[[str], bool]]] = []
     for prefix in prefixes:
         comps = _components(prefix)
@@ -200,20 +199,42 @@ def make_pmatch(prefixes: Iterable[str]) -> Test:
             globbed.append([make_glob(c) for c in comps])
         else:
             literal.add(tuple(comps))
-            lengths.add(len(comps))
-    sorted_lengths = sorted(lengths)
+    match_all = () in literal  # "/" has no components: every path is below it
+    # Normalised texts ("/a/b") of the literal prefixes, for the fast path below.
+    texts = frozenset("/" + "/".join(c) for c in literal if c)
+    lengths = sorted({len(c) for c in literal})
 
-    def test(value: str) -> bool:
+    def by_components(value: str) -> bool:
         comps = _components(value)
         n = len(comps)
-        for k in sorted_lengths:
+        for k in lengths:
             if k > n:
                 break
             if tuple(comps[:k]) in literal:
                 return True
-        for matchers in globbed:
-            if len(matchers) <= n and all(m(c) for m, c in zip(matchers, comps)):
+        return False
+
+    # Hot path: an absolute path without empty components ("/a/b/c") is checked by
+    # looking up each of its prefixes "/a", "/a/b", "/a/b/c" in a set of strings.
+    def test(value: str) -> bool:
+        if match_all:
+            return True
+        if value.startswith("/") and "//" not in value and not value.endswith("/"):
+            i = value.find("/", 1)
+            while i > 0:
+                if value[:i] in texts:
+                    return True
+                i = value.find("/", i + 1)
+            if value in texts:
                 return True
+        elif literal and by_components(value):
+            return True
+        if globbed:
+            comps = _components(value)
+            n = len(comps)
+            for matchers in globbed:
+                if len(matchers) <= n and all(m(c) for m, c in zip(matchers, comps)):
+                    return True
         return False
 
     return test

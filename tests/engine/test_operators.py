@@ -200,3 +200,23 @@ def test_regex_sees_invalid_utf8_as_replacement_characters():
     assert make_regex("a\ufffdb")("a\udcffb") is True
     assert make_regex("a.b")("a\udcffb") is True
     assert make_regex("é+")("éé") is True
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_component = st.sampled_from(["a", "b", "etc", "ab", "a.b", "x y"])
+_path = st.builds(
+    lambda lead, comps, trail, dbl: ("/" if lead else "") + ("//" if dbl else "/").join(comps) + ("/" if trail else ""),
+    st.booleans(), st.lists(_component, max_size=4), st.booleans(), st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_path, max_size=4), _path)
+def test_pmatch_fast_path_agrees_with_the_component_definition(prefixes, value):
+    def comps(p):
+        return [c for c in p.split("/") if c]
+
+    expected = any(comps(value)[: len(comps(p))] == comps(p) for p in prefixes)
+    assert make_pmatch(prefixes)(value) is expected

@@ -25,6 +25,10 @@ Independently of seccomp, the kernel also refuses the elevation of a setuid
 exec inside a traced process unless the tracer has CAP_SYS_PTRACE (root, or a
 container with SYS_PTRACE added, has it).
 
+If the environment refuses the filter (a container runtime's seccomp
+profile may forbid new filters), the child execs anyway and the tracer falls
+back to stopping at every syscall (PTRACE_SYSCALL), with one line on stderr.
+
 Exec failure is reported as a shell does: a CLOEXEC pipe carries the errno
 of the failed exec from the child; the child exits 127 when the command was
 not found and 126 when it was found but could not be executed, and the
@@ -69,13 +73,16 @@ def _child(argv: list[str], filter_prog: bytes | None, go_fd: int, err_fd: int, 
             os._exit(EXIT_NOT_EXECUTABLE)
         os.close(go_fd)
         if filter_prog is not None:
-            install_filter(filter_prog)
+            try:
+                install_filter(filter_prog)
+            except OSError as e:  # refused (e.g. a runtime profile): the tracer falls back
+                os.write(err_fd, _STAGE_FILTER + str(e.errno or 0).encode() + b";")
         stage = _STAGE_EXEC
         os.execvp(argv[0], argv)
     except OSError as e:
         code = e.errno or 0
         try:
-            os.write(err_fd, stage + str(code).encode())
+            os.write(err_fd, stage + str(code).encode() + b";")
         except OSError:
             pass
         os._exit(EXIT_NOT_FOUND if stage == _STAGE_EXEC and code in (_errno.ENOENT, _errno.ENOTDIR) else EXIT_NOT_EXECUTABLE)
@@ -110,20 +117,45 @@ def launch(argv: list[str], filter_prog: bytes | None, ptrace_options: int, chil
     return Launched(pid, err_r, argv[0])
 
 
+def _messages(data: bytes) -> list[tuple[bytes, int]]:
+    out = []
+    for item in data.split(b";"):
+        if item[:1] in (_STAGE_FILTER, _STAGE_EXEC):
+            try:
+                out.append((item[:1], int(item[1:] or b"0")))
+            except ValueError:
+                pass
+    return out
+
+
+def filter_refused(launched: Launched) -> str | None:
+    """At the app's exec: why the seccomp filter was refused, or None if it is in place.
+
+    The exec has closed the child's end of the pipe, so this never blocks.
+    """
+    try:
+        data = os.read(launched.error_fd, 256)
+    except OSError:
+        return None
+    for stage, code in _messages(data):
+        if stage == _STAGE_FILTER:
+            return os.strerror(code) if code else "unknown error"
+    return None
+
+
 def exec_error(launched: Launched) -> str | None:
     """The one-line error for a failed start, or None if the exec succeeded. Closes the pipe."""
     try:
-        data = os.read(launched.error_fd, 64)
+        data = os.read(launched.error_fd, 256)
     except OSError:
         data = b""
     finally:
         os.close(launched.error_fd)
-    if not data:
-        return None
-    stage, code = data[:1], int(data[1:] or b"0")
-    reason = os.strerror(code) if code else "unknown error"
-    if stage == _STAGE_FILTER:
-        return f"pdigpy: cannot install the seccomp filter: {reason}; rerun with --no-seccomp (slower: every syscall stops)"
-    if code in (_errno.ENOENT, _errno.ENOTDIR):
-        return f"pdigpy: {launched.argv0}: command not found ({reason})"
-    return f"pdigpy: {launched.argv0}: cannot execute: {reason}"
+    for stage, code in _messages(data):
+        if stage != _STAGE_EXEC:
+            continue
+        reason = os.strerror(code) if code else "unknown error"
+        if code in (_errno.ENOENT, _errno.ENOTDIR):
+            return f"pdigpy: {launched.argv0}: command not found ({reason})"
+        return f"pdigpy: {launched.argv0}: cannot execute: {reason}"
+    return None

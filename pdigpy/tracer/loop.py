@@ -132,6 +132,9 @@ class TraceLoop:
         self.root_status: int | None = None
         self.detach_flag: Any = None  # object with .detach_requested / .detach_ack
         self.detaching = False
+        self.mode_changed = False
+        # spawn mode: tells at the app's exec whether its seccomp filter was refused
+        self.filter_refused: Callable[[], str | None] | None = None
         # PTRACE_GET_SYSCALL_INFO (Linux >= 5.3). PDIGPY_NO_SYSCALL_INFO=1 forces
         # the register fallback that older kernels take (used by the tests).
         self.gsi_request = _pt.PTRACE_GET_SYSCALL_INFO
@@ -165,6 +168,14 @@ class TraceLoop:
     # --- the loop ---------------------------------------------------------
 
     def run(self) -> None:
+        """Trace until no tracee is left (or, attached, until detached)."""
+        while True:
+            self.mode_changed = False
+            self._run()
+            if not self.mode_changed:
+                return
+
+    def _run(self) -> None:
         # Hot path, written for speed: preallocated ctypes buffers, every name
         # bound to a local, dict lookups by tid, no allocation per stop beyond
         # the event itself.
@@ -324,6 +335,8 @@ class TraceLoop:
                         continue
                     if k > 0xFF:
                         self.on_event_stop(tid, k >> 8, k & 0xFF)
+                        if self.mode_changed:  # seccomp refused: rebind the loop for PTRACE_SYSCALL
+                            break
                         continue
                     # signal-delivery stop: pass the signal on untouched
                     c.signal_stops += 1
@@ -511,6 +524,13 @@ class TraceLoop:
             if self.silent_tid:
                 self.silent_tid = 0
                 p, self.root_exec = self.root_exec, None
+                if self.seccomp and self.filter_refused is not None:
+                    why = self.filter_refused()
+                    if why is not None:
+                        self.warn(f"pdigpy: the seccomp filter was refused ({why}); "
+                                  "stopping at every syscall instead (slower)")
+                        self.seccomp = False
+                        self.mode_changed = True
         self.info[tid] = info
         filename = None
         etype = "execve"

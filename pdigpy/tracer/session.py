@@ -183,7 +183,7 @@ class Tracer:
 
     def run_command(self, argv: list[str]) -> int:
         """Run ``argv`` under the tracer; returns the app's exit code (128+N if killed by N)."""
-        from pdigpy.tracer.launcher import exec_error, launch
+        from pdigpy.tracer.launcher import exec_error, filter_refused, launch
         from pdigpy.tracer.seccomp import build_filter, pack_filter
         from pdigpy.tracer.signals import SignalRelay
 
@@ -211,6 +211,7 @@ class Tracer:
             loop.root_ptid = ppid
             loop.silent_tid = launched.pid
             loop.tgid[launched.pid] = launched.pid
+            loop.filter_refused = lambda: filter_refused(launched)
             relay.start()
             loop.run()
         finally:

@@ -235,6 +235,7 @@ class Tracer:
         if why is not None:
             print_warning(why)
             return 1
+        pid = _attach.tgid_of(pid) or pid  # a thread id names its process
         loop = self._make_loop(seccomp=False)
         options = _BASE_OPTIONS
         if self.options.follow_descendants:

@@ -862,3 +862,29 @@ def test_filesystem_mounted(work, action, fires):
     assert bool(hits) == fires, run.describe()
     if fires:
         assert_names(hits[0], process="python", obj=f"target={target} fstype=tmpfs")
+
+
+GRANDPARENT_APP = """
+import shutil, subprocess, sys
+shutil.copy("/usr/bin/true", sys.argv[1])       # the app writes a program ...
+subprocess.run(["sh", "-c", sys.argv[2] + "; true"])   # ... and a shell it starts later runs it
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("in_container, program, fires", [
+    (True, "new", True),              # in a container: written after the container started
+    (True, "/usr/bin/true", False),   # near miss: a program of the image
+    (False, "new", False),            # on a host the reference is the parent (the shell), started after the write
+])
+def test_drift_in_a_container_compares_with_the_container_start(work, ecs_env, in_container, program, fires):
+    new = work / "stage2"
+    run = run_traced([*python_app(GRANDPARENT_APP), str(new), str(new) if program == "new" else program], work,
+                     env=ecs_env if in_container else None)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired(DRIFT_RULE)
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], obj=f"exe={new}")
+        assert "parent=sh " in hits[0]["output"]
+

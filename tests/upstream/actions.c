@@ -10,6 +10,7 @@
  *   actions init-module            init_module() on a garbage image (the kernel refuses it)
  *   actions finit-module FILE      finit_module() on FILE (a garbage file: refused)
  *   actions memfd-exec PROG ARG..  copy PROG into a memfd and execveat() it (fileless execution)
+ *   actions memfd-exec-path PROG ARG..  the same, but execve("/proc/self/fd/N") (event-generator's way)
  *   actions userfaultfd            userfaultfd(UFFD_USER_MODE_ONLY), then close (allowed unprivileged)
  *   actions bpf-prog-load          bpf(BPF_PROG_LOAD) with an empty program (the kernel refuses it)
  *   actions setuid UID             setuid(UID) (exit 0 if it worked; a refusal is fine too)
@@ -79,7 +80,7 @@ static int finit_module_file(const char *path) {
     return 0;
 }
 
-static int memfd_exec(char **argv) {
+static int memfd_exec(char **argv, int by_path) {
     int src = open(argv[0], O_RDONLY | O_CLOEXEC);
     if (src < 0) {
         perror(argv[0]);
@@ -100,6 +101,13 @@ static int memfd_exec(char **argv) {
     }
     close(src);
     extern char **environ;
+    if (by_path) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+        execve(path, argv, environ);
+        perror("execve");
+        return 1;
+    }
     syscall(SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
     perror("execveat");
     return 1;
@@ -148,7 +156,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "finit-module") && argc == 3)
         return finit_module_file(argv[2]);
     if (!strcmp(cmd, "memfd-exec") && argc >= 3)
-        return memfd_exec(argv + 2);
+        return memfd_exec(argv + 2, 0);
+    if (!strcmp(cmd, "memfd-exec-path") && argc >= 3)
+        return memfd_exec(argv + 2, 1);
     if (!strcmp(cmd, "userfaultfd"))
         return userfaultfd_user_mode();
     if (!strcmp(cmd, "bpf-prog-load"))

@@ -70,9 +70,12 @@ TASK = {
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    container: dict = CONTAINER
+    task: dict = TASK
+
     def do_GET(self):  # noqa: N802 (http.server's naming)
         base = "/v4/" + DOCKER_ID
-        body = {base: CONTAINER, base + "/task": TASK}.get(self.path)
+        body = {base: self.container, base + "/task": self.task}.get(self.path)
         if body is None:
             self.send_error(404)
             return
@@ -88,10 +91,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class MetadataServer:
-    """Serves the task above until :meth:`close`; ``uri`` is the value for the env variable."""
+    """Serves the task above until :meth:`close`; ``uri`` is the value for the env variable.
 
-    def __init__(self) -> None:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    ``image`` replaces the container's image (repository:tag), e.g. to test a rule's
+    allow-list of images."""
+
+    def __init__(self, image: str | None = None) -> None:
+        handler = _Handler
+        if image is not None:
+            container = dict(CONTAINER, Image=image)
+            task = dict(TASK, Containers=[container])
+            handler = type("ImageHandler", (_Handler,), {"container": container, "task": task})
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.uri = f"http://127.0.0.1:{self._server.server_address[1]}/v4/{DOCKER_ID}"

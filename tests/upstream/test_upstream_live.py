@@ -304,6 +304,12 @@ def memfd_exec(c: Ctx) -> Action:
                   {"evt.type": "execveat", "proc.exepath": predicate("a memfd", lambda v: "memfd:" in v)})
 
 
+def memfd_exec_by_proc_path(c: Ctx) -> Action:
+    """execve("/proc/self/fd/N") of a memfd, as falcosecurity/event-generator does it."""
+    return Action([str(c.actions), "memfd-exec-path", TRUE],
+                  {"evt.type": "execve", "proc.exepath": predicate("a memfd", lambda v: "memfd:" in v)})
+
+
 def debugfs_version(c: Ctx) -> Action:
     need(shutil.which("debugfs") is not None, "no debugfs")
     return Action(["debugfs", "-V"], {"proc.name": "debugfs"})
@@ -623,6 +629,7 @@ CASES = [
     Case("Execution from /dev/shm", exec_from_dev_shm),
     Case("Disallowed SSH Connection Non Standard Port", ssh_non_standard_port),
     Case("Fileless execution via memfd_create", memfd_exec),
+    Case("Fileless execution via memfd_create", memfd_exec_by_proc_path),
     # Cannot fire: ECS reports no privileged containers (Fargate never runs one).
     Case("Debugfs Launched in Privileged Container", debugfs_version, "never"),
     # Cannot fire: pdigpy has no overlayfs upper-layer information (proc.is_exe_upper_layer).
@@ -709,6 +716,40 @@ def test_upstream_rule_on_live_action(case: Case, where: str, ctx: Ctx, ecs_endp
         expect.update({"container.id": "host", "container.name": "host"})
     problems = check_fields(alert, expect)
     assert not problems, f"{case.rule!r}: wrong output fields: {problems}\n" + run.describe()
+
+
+_IMAGE_PROBE = """
+- rule: probe container image
+  desc: Shows the image pdigpy took from the ECS metadata, for the event the upstream rule saw.
+  condition: evt.type in (execve, execveat, connect) and container.image.repository exists
+  output: image=%container.image.repository
+  priority: DEBUG
+"""
+
+
+@pytest.mark.parametrize(("rule", "build", "image", "repository"), [
+    # k8s_containers: the rule's own allow-list of images that may talk to the API server
+    ("Contact K8S API Server From Container", contact_k8s_api, "docker.io/falcosecurity/falco:0.41.3",
+     "docker.io/falcosecurity/falco"),
+    # falco_privileged_images may run binaries from /dev/shm
+    ("Execution from /dev/shm", exec_from_dev_shm, "docker.io/calico/node:v3.28.0", "docker.io/calico/node"),
+], ids=["k8s_containers", "falco_privileged_images"])
+def test_image_allow_list_from_container_metadata_silences_rule(rule, build, image, repository, ctx: Ctx):
+    """container.image.repository comes from the ECS metadata, so the upstream allow-lists work:
+    the action that fires in an ordinary container (test above) is silent in an allow-listed image."""
+    from ecs_metadata import MetadataServer
+
+    probe = ctx.work / "probe.yaml"
+    probe.write_text(_IMAGE_PROBE)
+    server = MetadataServer(image=image)
+    try:
+        run = run_upstream(build(ctx), ctx.work, STABLE, server.uri,
+                           options=("rule_matching=all",), extra_rules=(probe,))
+    finally:
+        server.close()
+    images = {a["output_fields"].get("container.image.repository") for a in run.fired("probe container image")}
+    assert images == {repository}, "the probe saw other images:\n" + run.describe()
+    assert not run.fired(rule), f"{rule!r} fired in allow-listed image {image}:\n" + run.describe()
 
 
 def test_cases_cover_enough_upstream_rules():

@@ -70,8 +70,10 @@ class Run:
         return "\n".join(lines)
 
 
-def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str], options: tuple[str, ...] = ()) -> list[str]:
+def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str], options: tuple[str, ...] = (),
+                   extra_rules: tuple[Path, ...] = ()) -> list[str]:
     extra = [arg for opt in options for arg in ("-o", opt)]
+    extra += [arg for path in extra_rules for arg in ("-r", str(path))]
     return [sys.executable, "-m", "pdigpy", "-r", str(CORPUS / rules_file), *extra,
             "-o", "json_output=true",
             "-o", "stderr_output.enabled=false",
@@ -81,10 +83,12 @@ def pdigpy_command(rules_file: str, alerts_file: Path, argv: list[str], options:
 
 
 def run_upstream(action: Action, workdir: Path, rules_file: str = STABLE,
-                 container_uri: str | None = None, options: tuple[str, ...] = ()) -> Run:
-    """Run ``action`` under pdigpy with ``rules_file``; in a container iff ``container_uri``."""
+                 container_uri: str | None = None, options: tuple[str, ...] = (),
+                 extra_rules: tuple[Path, ...] = ()) -> Run:
+    """Run ``action`` under pdigpy with ``rules_file`` (then ``extra_rules``); in a container
+    iff ``container_uri``; ``options`` are extra ``-o KEY=VALUE``."""
     alerts_file = workdir / f"alerts-{uuid.uuid4().hex[:8]}.jsonl"
-    cmd = [*action.wrap, *pdigpy_command(rules_file, alerts_file, action.argv, options)]
+    cmd = [*action.wrap, *pdigpy_command(rules_file, alerts_file, action.argv, options, extra_rules)]
     env = dict(os.environ)
     env.pop("PDIGPY_CONFIG", None)
     env.pop(ECS_ENV, None)

@@ -212,3 +212,30 @@ def test_children_reported_before_their_parents_event(run_traced):
         if early:
             break
     assert early > 0, "the child-first order never happened in 5 runs"
+
+
+RACE_APP = """
+import os, sys, threading, time
+def spin():
+    while True:
+        try:
+            os.close(os.open(sys.argv[1], os.O_RDONLY))
+        except OSError:
+            pass
+for _ in range(8):
+    threading.Thread(target=spin, daemon=True).start()
+time.sleep(0.3)
+os._exit(3)  # every thread dies wherever it is: mid-syscall, at a stop, between stops
+"""
+
+
+@pytest.mark.parametrize("seccomp", [True, False])
+def test_threads_dying_mid_syscall_do_not_disturb_the_tracer(run_traced, seccomp):
+    for _ in range(3):
+        r = run_traced([PYTHON, "-c", RACE_APP, "/etc/hostname"], seccomp=seccomp)
+        assert r.rc == 3
+        assert r.stderr == ""
+        assert r.stats["internal_errors"] == 0
+        pid = [e for e in r.of_type("execve")][-1]["pid"]
+        exits = [e for e in r.of_type("procexit") if e["pid"] == pid]
+        assert len(exits) == 9  # 8 threads and the main thread

@@ -27,7 +27,25 @@ from ecs_metadata import CONTAINER_ID, CONTAINER_IP, CONTAINER_NAME
 from upstream_live import (CORPUS, INCUBATING, SANDBOX, STABLE, Action, check_fields, predicate,
                            run_upstream)
 
-pytestmark = pytest.mark.skipif(not (CORPUS / STABLE).is_file(), reason=f"upstream corpus not found at {CORPUS}")
+
+
+def _own_cgroup_container() -> str | None:
+    """The container this machine's own cgroups name, if any (then "host" is not testable)."""
+    from pdigpy.engine.fields.container import parse_container_id
+
+    try:
+        found = parse_container_id(Path("/proc/self/cgroup").read_text().splitlines())
+    except OSError:
+        return None
+    return found[0] if found else None
+
+
+pytestmark = [
+    pytest.mark.skipif(not (CORPUS / STABLE).is_file(), reason=f"upstream corpus not found at {CORPUS}"),
+    pytest.mark.skipif(_own_cgroup_container() is not None,
+                       reason="the tests run in a container named by cgroups: neither 'host' nor the ECS "
+                              "metadata's container would be reported"),
+]
 
 BASH = os.path.realpath(shutil.which("bash") or "/bin/bash")
 TRUE = os.path.realpath(shutil.which("true") or "/bin/true")
@@ -42,6 +60,17 @@ def _nobody() -> pwd.struct_passwd | None:
 
 
 NOBODY = _nobody()
+
+
+def has_cap(number: int) -> bool:
+    """Whether this process has capability NUMBER in its effective set (the traced app inherits it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> number & 1)
+    return False
+
+
+CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_ADMIN = 13, 16, 21
 
 nonzero = predicate("non-zero", lambda v: v not in (0, None, ""))
 
@@ -170,7 +199,7 @@ def hardlink_shadow(c: Ctx) -> Action:
 
 
 def packet_socket(c: Ctx) -> Action:
-    need(IS_ROOT, "AF_PACKET needs CAP_NET_RAW")
+    need(has_cap(CAP_NET_RAW), "AF_PACKET needs CAP_NET_RAW")
     return Action([str(c.actions), "packet-socket"],
                   {"evt.type": "socket", "proc.name": "actions",
                    "evt.args": predicate("names AF_PACKET", lambda v: "AF_PACKET" in v)})
@@ -183,10 +212,12 @@ def redirect_stdout_to_socket(c: Ctx) -> Action:
 
 
 def init_module_garbage(c: Ctx) -> Action:
+    need(has_cap(CAP_SYS_MODULE), "the rule wants CAP_SYS_MODULE in thread.cap_effective")
     return Action([str(c.actions), "init-module"], {"evt.type": "init_module", "proc.name": "actions"})
 
 
 def finit_module_garbage(c: Ctx) -> Action:
+    need(has_cap(CAP_SYS_MODULE), "the rule wants CAP_SYS_MODULE in thread.cap_effective")
     ko = c.work / "rootkit.ko"
     ko.write_bytes(b"\0not a kernel module\0" * 8)
     return Action([str(c.actions), "finit-module", str(ko)], {"evt.type": "finit_module", "proc.name": "actions"})
@@ -194,7 +225,7 @@ def finit_module_garbage(c: Ctx) -> Action:
 
 def write_release_agent(c: Ctx) -> Action:
     """Write a file named release_agent (a private one, not a cgroup's)."""
-    need(IS_ROOT, "the rule wants uid 0 with CAP_SYS_ADMIN")
+    need(IS_ROOT and has_cap(CAP_SYS_ADMIN), "the rule wants uid 0 with CAP_SYS_ADMIN")
     target = c.work / "release_agent"
     return Action(["sh", "-c", 'echo /tmp/payload > "$0"', str(target)],
                   {"fd.name": str(target), "proc.name": "sh",

@@ -27,7 +27,8 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import struct
-from typing import Iterable
+import sys
+from typing import Iterable, Mapping
 
 from pdigpy.tracer import ptrace as _pt
 
@@ -46,6 +47,8 @@ BPF_MAXINSNS = 4096
 
 _OFF_NR = 0
 _OFF_ARCH = 4
+_OFF_ARGS = 16  # u64 args[6]
+_LOW_WORD = 0 if sys.byteorder == "little" else 4
 # Jump offsets are 8 bits; a block of this many JEQs keeps them in range.
 _BLOCK = 200
 
@@ -63,6 +66,7 @@ def _jump(code: int, k: int, jt: int, jf: int) -> tuple[int, int, int, int]:
 def build_filter(
     syscall_nrs: Iterable[int],
     audit_arch: int = _pt.NATIVE_AUDIT_ARCH,
+    arg_filters: Mapping[int, tuple[int, Iterable[int]]] | None = None,
 ) -> list[tuple[int, int, int, int]]:
     """The program as (code, jt, jf, k) tuples: TRACE for ``syscall_nrs``, ALLOW otherwise.
 
@@ -71,8 +75,15 @@ def build_filter(
     its own ``RET TRACE`` so that every jump fits in 8 bits, then ``RET ALLOW``.
     A linear chain is fine for the ~50 syscalls of a Falco rule set; an unknown
     number costs one compare per traced syscall.
+
+    ``arg_filters`` narrows some numbers to calls whose argument matches:
+    ``{nr: (arg_index, values)}`` traces ``nr`` only when the low 32 bits of
+    that argument are one of ``values`` (e.g. fcntl only for F_DUPFD and
+    F_DUPFD_CLOEXEC, the commands that create fds). These tests come first.
     """
-    nrs = sorted(set(int(n) for n in syscall_nrs))
+    narrowed = {int(nr): (int(idx), sorted({int(v) & 0xFFFFFFFF for v in vals}))
+                for nr, (idx, vals) in (arg_filters or {}).items()}
+    nrs = sorted(set(int(n) for n in syscall_nrs) - set(narrowed))
     enosys = SECCOMP_RET_ERRNO | _errno.ENOSYS
     prog: list[tuple[int, int, int, int]] = [
         _stmt(BPF_LD_W_ABS, _OFF_ARCH),
@@ -83,10 +94,22 @@ def build_filter(
     if audit_arch == _pt.AUDIT_ARCH_X86_64:
         prog.append(_jump(BPF_JMP_JGE_K, _pt.X32_SYSCALL_BIT, 0, 1))
         prog.append(_stmt(BPF_RET_K, enosys))
+    for nr in sorted(narrowed):
+        idx, vals = narrowed[nr]
+        if not 0 <= idx < 6 or len(vals) > 200:
+            raise ValueError(f"bad argument filter for syscall {nr}: {idx}, {len(vals)} values")
+        # equal nr: fall into the block; else jump over it with nr still loaded
+        block = [_stmt(BPF_LD_W_ABS, _OFF_ARGS + 8 * idx + _LOW_WORD)]
+        for i, v in enumerate(vals):
+            block.append(_jump(BPF_JMP_JEQ_K, v, len(vals) - i, 0))  # -> RET TRACE
+        block.append(_stmt(BPF_RET_K, SECCOMP_RET_ALLOW))
+        block.append(_stmt(BPF_RET_K, SECCOMP_RET_TRACE))
+        prog.append(_jump(BPF_JMP_JEQ_K, nr, 0, len(block)))
+        prog.extend(block)
     for start in range(0, len(nrs), _BLOCK):
-        block = nrs[start : start + _BLOCK]
-        k = len(block)
-        for i, nr in enumerate(block):
+        block_nrs = nrs[start : start + _BLOCK]
+        k = len(block_nrs)
+        for i, nr in enumerate(block_nrs):
             # RET TRACE sits after the block's JEQs and one JA.
             prog.append(_jump(BPF_JMP_JEQ_K, nr, k - i, 0))
         prog.append(_jump(BPF_JMP_JA, 1, 0, 0))
@@ -128,14 +151,20 @@ def install_filter(packed: bytes) -> None:
     _pt.check(_pt.prctl(_pt.PR_SET_SECCOMP, _pt.SECCOMP_MODE_FILTER, addr, 0, 0), "prctl(PR_SET_SECCOMP)")
 
 
-def run_filter(prog: list[tuple[int, int, int, int]], nr: int, arch: int) -> int:
-    """Interpret the program for one (nr, arch): the action it returns. For tests and docs."""
+def run_filter(prog: list[tuple[int, int, int, int]], nr: int, arch: int, args: tuple[int, ...] = (0,) * 6) -> int:
+    """Interpret the program for one (nr, arch, args): the action it returns. For tests and docs."""
     pc = 0
     acc = 0
     while True:
         code, jt, jf, k = prog[pc]
         if code == BPF_LD_W_ABS:
-            acc = (nr & 0xFFFFFFFF) if k == _OFF_NR else arch
+            if k == _OFF_NR:
+                acc = nr & 0xFFFFFFFF
+            elif k == _OFF_ARCH:
+                acc = arch
+            else:
+                arg = args[(k - _OFF_ARGS) // 8]
+                acc = (arg >> (32 if (k - _OFF_ARGS) % 8 else 0)) & 0xFFFFFFFF
             pc += 1
         elif code == BPF_JMP_JEQ_K:
             pc += 1 + (jt if acc == k else jf)

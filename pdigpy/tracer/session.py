@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from pdigpy.events.model import Event
 from pdigpy.events.procinfo import ProcInfo
@@ -62,6 +62,10 @@ class TraceOptions:
     # Additive: explicit table rows instead of the native table's rows for
     # ``event_types`` (tests, benchmarks, custom tables).
     syscall_specs: Sequence[SyscallSpec] | None = None
+    # Additive: event type -> (argument index, values): the seccomp filter stops
+    # at that event's syscalls only for those argument values (e.g. the state's
+    # STATE_ARG_FILTERS for fcntl). Leave a type out when a rule wants all of it.
+    arg_filters: Mapping[str, tuple[int, frozenset[int]]] | None = None
 
 
 @dataclass
@@ -126,6 +130,10 @@ class Tracer:
             events.setdefault(s.name, s.event)
         self._specs, self._names, self._events = specs, names, events
         return specs
+
+    def _arg_filters(self) -> dict[int, tuple[int, frozenset[int]]]:
+        wanted = self.options.arg_filters or {}
+        return {s.nr: wanted[s.event] for s in self._load_specs() if s.event in wanted}
 
     def filter_syscalls(self) -> list[str]:
         """Names of the syscalls that stop the app (the seccomp filter's TRACE set)."""
@@ -192,7 +200,7 @@ class Tracer:
             return 2
         seccomp = self.options.seccomp
         loop = self._make_loop(seccomp)
-        prog = pack_filter(build_filter(s.nr for s in self._specs)) if seccomp else None
+        prog = pack_filter(build_filter((s.nr for s in self._specs), arg_filters=self._arg_filters())) if seccomp else None
         options = _BASE_OPTIONS | _FOLLOW_OPTIONS | _pt.PTRACE_O_EXITKILL
         if seccomp:
             options |= _pt.PTRACE_O_TRACESECCOMP

@@ -144,3 +144,48 @@ def test_filter_refused_by_the_environment_falls_back_to_ptrace_syscall(tmp_path
                        capture_output=True, timeout=60)
     assert q.returncode == 127
     assert len(q.stderr.decode().splitlines()) == 1 and "not found" in q.stderr.decode()
+
+
+def test_argument_filters_narrow_a_syscall_to_some_values():
+    F_DUPFD, F_GETFL, F_DUPFD_CLOEXEC = 0, 3, 1030
+    prog = build_filter({72, 257}, pt.AUDIT_ARCH_X86_64, arg_filters={72: (1, {F_DUPFD, F_DUPFD_CLOEXEC})})
+    fcntl = lambda cmd: run_filter(prog, 72, pt.AUDIT_ARCH_X86_64, (3, cmd, 0, 0, 0, 0))  # noqa: E731
+    assert fcntl(F_DUPFD_CLOEXEC) == SECCOMP_RET_TRACE
+    assert fcntl(F_DUPFD) == SECCOMP_RET_TRACE
+    assert fcntl(F_GETFL) == SECCOMP_RET_ALLOW
+    assert run_filter(prog, 257, pt.AUDIT_ARCH_X86_64, (0, 0, 0, 0, 0, 0)) == SECCOMP_RET_TRACE
+    assert run_filter(prog, 0, pt.AUDIT_ARCH_X86_64) == SECCOMP_RET_ALLOW
+
+
+FCNTL_APP = r"""
+import fcntl, os
+fd = os.open("/", os.O_RDONLY)
+for _ in range(50):
+    fcntl.fcntl(fd, fcntl.F_GETFL)
+os.close(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100))
+print("ok")
+"""
+
+
+def test_argument_filters_in_a_real_trace():
+    """fcntl traced only for F_DUPFD_CLOEXEC: one event, not 51, from the kernel's own filtering."""
+    code = (
+        "import sys, json; sys.path.insert(0, %r)\n"
+        "from pdigpy.tracer.session import Tracer, TraceOptions\n"
+        "ev = []\n"
+        "class S:\n def on_event(self, e): ev.append(e)\n def on_snapshot(self, i): pass\n"
+        "af = {'fcntl': (1, frozenset({0, 1030}))} if sys.argv[1] == 'narrow' else None\n"
+        "t = Tracer(S(), TraceOptions(event_types=frozenset({'fcntl'}), arg_filters=af))\n"
+        "rc = t.run_command([sys.executable, '-c', sys.argv[2]])\n"
+        "print(json.dumps([rc, len([e for e in ev if e.type == 'fcntl' and e.res == 100])," 
+        " len([e for e in ev if e.type == 'fcntl'])]), file=sys.stderr)\n"
+    ) % str(REPO)
+    import json
+
+    out = {}
+    for mode in ("narrow", "all"):
+        p = subprocess.run([sys.executable, "-c", code, mode, FCNTL_APP], capture_output=True, timeout=60)
+        assert p.stdout == b"ok\n", p.stderr
+        out[mode] = json.loads(p.stderr.decode().strip().splitlines()[-1])
+    assert out["narrow"][:2] == [0, 1] and out["all"][:2] == [0, 1]
+    assert out["all"][2] >= 51 and out["narrow"][2] <= out["all"][2] - 50

@@ -65,6 +65,7 @@ class TraceOptions:
     # Additive: event type -> (argument index, values): the seccomp filter stops
     # at that event's syscalls only for those argument values (e.g. the state's
     # STATE_ARG_FILTERS for fcntl). Leave a type out when a rule wants all of it.
+    # Only the seccomp filter narrows: without seccomp every call is reported.
     arg_filters: Mapping[str, tuple[int, frozenset[int]]] | None = None
 
 

@@ -108,3 +108,23 @@ threading.Thread(target=s.accept, daemon=True).start()
 socket.create_connection(("192.0.2.1", {port}), timeout=5).close()
 '
 """
+
+
+# Docker's default capability set, plus SYS_PTRACE (the one capability pdigpy needs, as on Fargate).
+DOCKER_DEFAULT_CAPS = {"chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid",
+                       "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write", "sys_ptrace"}
+
+
+def docker_default_caps_wrap() -> list[str] | None:
+    """A prefix that runs pdigpy with only Docker's default capabilities (capsh), or None without capsh."""
+    import shutil as _shutil
+
+    if not _shutil.which("capsh"):
+        return None
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    names = subprocess.run(["capsh", "--decode=" + format((1 << (last + 1)) - 1, "x")], capture_output=True,
+                           text=True).stdout.strip().split("=", 1)[1].split(",")
+    drop = [n for n in names if n.removeprefix("cap_") not in DOCKER_DEFAULT_CAPS]
+    # capsh hands what follows -- to bash: `bash -c 'exec "$@"' capsh pdigpy ...`
+    return ["capsh", "--drop=" + ",".join(drop), "--", "-c", 'exec "$@"', "capsh"]
+

@@ -8,8 +8,6 @@ directory has a unique name and is removed in a finally (the `cleanup` fixture).
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import shutil
 import socket
@@ -19,7 +17,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from rules_helpers import NETNS_SCRIPT, PYTHON, RULES_DIR, assert_names, python_app, run_traced, unique
+from rules_helpers import (NETNS_SCRIPT, PYTHON, RULES_DIR, assert_names, docker_default_caps_wrap, python_app,
+                           run_traced, unique)
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="the scenario needs root (it reads /etc/shadow, writes /etc ...)")
@@ -551,7 +550,15 @@ def _listener(port: int = 0, host: str = "127.0.0.1") -> socket.socket | None:
         s.close()
         return None
     s.listen(8)
-    threading.Thread(target=lambda: [s.accept() for _ in range(8)], daemon=True).start()
+
+    def accept_until_closed() -> None:
+        try:
+            while True:
+                s.accept()[0].close()
+        except OSError:  # the test closed the listener
+            pass
+
+    threading.Thread(target=accept_until_closed, daemon=True).start()
     return s
 
 
@@ -694,50 +701,6 @@ def test_setuid_bit_file_mode_is_real(work):
 # Privileged container (ECS task metadata from a local server, as on Fargate/ECS)
 
 PRIV_RULE = "App runs with a privileged container's capabilities"
-ECS_DOCKER_ID = "0f2a6b9c4d1e47a8b3c5d7e9f1a2b3c4-1234567890"
-
-
-class _EcsMetadata(http.server.BaseHTTPRequestHandler):
-    """The two ECS v4 documents pdigpy reads: the container and its task."""
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        container = {"DockerId": ECS_DOCKER_ID, "Name": "web", "DockerName": "ecs-web-1-web",
-                     "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2",
-                     "ImageID": "sha256:" + "ab" * 32,
-                     "Labels": {"com.amazonaws.ecs.container-name": "web",
-                                "com.amazonaws.ecs.task-definition-family": "web"},
-                     "CreatedAt": "2026-11-27T01:00:00.000000000Z", "StartedAt": "2026-11-27T01:00:01.000000000Z",
-                     "Type": "NORMAL", "Networks": [{"NetworkMode": "bridge", "IPv4Addresses": ["172.17.0.5"]}]}
-        task = {"Cluster": "default", "TaskARN": "arn:aws:ecs:eu-west-1:123456789012:task/default/0f2a6b9c",
-                "Family": "web", "Revision": "1", "LaunchType": "EC2", "Containers": [container]}
-        base = "/v4/" + ECS_DOCKER_ID
-        body = {base: container, base + "/task": task}.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def ecs_env():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EcsMetadata)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"ECS_CONTAINER_METADATA_URI_V4": f"http://127.0.0.1:{server.server_address[1]}/v4/{ECS_DOCKER_ID}"}
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @needs_root
 def test_privileged_container_capabilities(work, ecs_env):
     run = run_traced(["true"], work, env=ecs_env)
@@ -755,11 +718,10 @@ def test_full_capabilities_on_the_host_are_quiet(work):
 
 @needs_root
 def test_container_with_default_capabilities_is_quiet(work, ecs_env):
-    """A Docker-default container has neither CAP_SYS_ADMIN nor CAP_SYS_MODULE."""
-    if not shutil.which("capsh"):
+    """A Docker-default container (plus SYS_PTRACE for pdigpy) has neither CAP_SYS_ADMIN nor CAP_SYS_MODULE."""
+    wrap = docker_default_caps_wrap()
+    if wrap is None:
         pytest.skip("capsh is not installed")
-    # capsh hands what follows -- to bash: `bash -c 'exec "$@"' capsh pdigpy ...`
-    wrap = ["capsh", "--drop=cap_sys_admin,cap_sys_module", "--", "-c", 'exec "$@"', "capsh"]
     run = run_traced(["true"], work, env=ecs_env, wrap=wrap)
     assert run.returncode == 0, run.describe()
     assert not run.fired(PRIV_RULE), run.describe()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from rules_helpers import PYTHON, run_traced
+from rules_helpers import PYTHON, docker_default_caps_wrap, run_traced
 
 HELLO_C = '#include <stdio.h>\n#include "greet.h"\nint main(void) { greet("world"); return 0; }\n'
 GREET_C = '#include <stdio.h>\n#include "greet.h"\nvoid greet(const char *who) { printf("hello %s\\n", who); }\n'
@@ -119,10 +120,20 @@ WORKLOADS = {
 }
 
 
+@pytest.mark.parametrize("where", ["host", "container"])
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_ordinary_work_raises_no_alert(work, name):
+def test_ordinary_work_raises_no_alert(work, request, name, where):
+    """On the host as root, and in an emulated Docker container (ECS metadata, Docker's default capabilities)."""
+    env = wrap = None
+    if where == "container":
+        if os.geteuid() != 0:
+            pytest.skip("emulating a container's capability set needs root")
+        wrap = docker_default_caps_wrap()
+        if wrap is None:
+            pytest.skip("capsh is not installed")
+        env = request.getfixturevalue("ecs_env")
     argv = WORKLOADS[name](work)
-    run = run_traced(argv, work, cwd=work, timeout=120)
+    run = run_traced(argv, work, cwd=work, timeout=120, env=env, wrap=wrap)
     assert run.returncode == 0, run.describe()
     assert run.alerts == [], run.describe()
     # the work really happened
@@ -136,3 +147,25 @@ def test_ordinary_work_raises_no_alert(work, name):
         "python-import": lambda: (work / "mypkg" / "__pycache__").is_dir(),
     }[name]
     assert done(), run.describe()
+
+
+def test_the_container_emulation_is_one(work, ecs_env):
+    """The `container` runs above really see a container id and Docker's default capabilities."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    wrap = docker_default_caps_wrap()
+    if wrap is None:
+        pytest.skip("capsh is not installed")
+    probe = work / "probe.yaml"
+    probe.write_text("""
+- rule: probe container
+  desc: test probe
+  condition: evt.type in (execve, execveat)
+  output: probe id=%container.id caps=%thread.cap_effective
+  priority: DEBUG
+""")
+    run = run_traced(["true"], work, rules=[probe], env=ecs_env, wrap=wrap)
+    out = run.fired("probe container")[0]["output"]
+    assert "id=0f2a6b9c4d1e " in out, out
+    assert "CAP_SYS_PTRACE" in out and "CAP_NET_RAW" in out, out
+    assert "CAP_SYS_ADMIN" not in out and "CAP_SYS_MODULE" not in out, out

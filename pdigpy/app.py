@@ -301,6 +301,15 @@ def traced_event_types(engine) -> frozenset[str]:
     return frozenset(engine.event_types()) | STATE_EVENT_TYPES
 
 
+def state_only_arg_filters(engine) -> dict[str, tuple[int, frozenset[int]]]:
+    """The state's argument narrowing (fcntl: only the fd-creating commands), for the event
+    types no rule wants: a rule on a type needs every call of it."""
+    from pdigpy.state.needs import STATE_ARG_FILTERS
+
+    wanted = engine.event_types()
+    return {etype: narrowing for etype, narrowing in STATE_ARG_FILTERS.items() if etype not in wanted}
+
+
 def run(args: argparse.Namespace) -> int:
     """Trace ``args.command`` (or attach to ``args.pid``); return the app's status (or 86 with --fail-on)."""
     config = _load_config(args)
@@ -317,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline, engine = _build(args, config, files, container=container)
     event_types = traced_event_types(engine)
     options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
-                           follow_descendants=bool(args.follow))
+                           follow_descendants=bool(args.follow), arg_filters=state_only_arg_filters(engine))
     tracer = Tracer(pipeline, options)
     pipeline.stats.tracer_stats = lambda: _tracer_counters(tracer)
     pipeline.stats.output_counters = lambda: _output_stats(pipeline.hub)
@@ -480,7 +489,9 @@ def print_filter(args: argparse.Namespace) -> int:
     _load_rules(engine, resolve_rules_files(args.rules, config), args.verbose)
     _apply_rule_selection(engine, config)
     event_types = traced_event_types(engine)
-    tracer = Tracer(_NullSink(), TraceOptions(event_types=event_types, seccomp=not args.no_seccomp))
+    arg_filters = state_only_arg_filters(engine) if not args.no_seccomp else {}
+    tracer = Tracer(_NullSink(), TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
+                                              arg_filters=arg_filters))
     table = native_table()
     needs: dict[str, list[str]] = {}
     for rule in engine.enabled_rules:
@@ -489,12 +500,18 @@ def print_filter(args: argparse.Namespace) -> int:
     out = sys.stdout
     syscalls = tracer.filter_syscalls()
     out.write(f"# {len(syscalls)} syscalls in the seccomp filter ({table.arch})\n")
+    out.write("# syscall\tevent\tneeded by\n")
     for name in syscalls:
         spec = table.by_name.get(name)
         etype = spec.event if spec is not None else name
         who = list(needs.get(etype, []))
         if etype in STATE_EVENT_TYPES:
-            who.append("state")
+            narrowing = arg_filters.get(etype)
+            if narrowing is not None:
+                index, values = narrowing
+                who.append(f"state (only when arg {index} is {' or '.join(str(v) for v in sorted(values))})")
+            else:
+                who.append("state")
         out.write(f"{name}\t{etype}\t{', '.join(who) if who else '-'}\n")
     return 0
 

@@ -472,3 +472,44 @@ def test_sigterm_to_pdigpy_reaches_the_app(tmp_path, rules_file):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 42, err
     assert out == ""
+
+
+# --------------------------------------------------------------------------- the filter's argument narrowing
+
+C_FCNTL = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int getfl = atoi(argv[1]), dup = atoi(argv[2]);
+    for (int i = 0; i < getfl; i++) fcntl(0, F_GETFL);
+    for (int i = 0; i < dup; i++) close(fcntl(0, F_DUPFD_CLOEXEC, 10));
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def fcntl_workload(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("fcntl")
+    (d / "fcntl.c").write_text(C_FCNTL)
+    subprocess.run([shutil.which("gcc") or "cc", "-O1", "-o", str(d / "fcntl"), str(d / "fcntl.c")], check=True)
+    return d / "fcntl"
+
+
+def _fcntl_events(tmp_path: Path, rules: Path, exe: Path, getfl: int, dup: int) -> int:
+    stats = tmp_path / f"s{getfl}-{dup}-{rules.stem}.jsonl"
+    res = run_pdigpy("-r", str(rules), "--stats-file", str(stats), "--", str(exe), str(getfl), str(dup))
+    assert res.returncode == 0, res.stderr
+    return json.loads(stats.read_text().splitlines()[-1])["events_by_type"].get("fcntl", 0)
+
+
+def test_fcntl_stops_only_for_fd_creating_commands_unless_a_rule_wants_it(tmp_path, rules_file, fcntl_workload):
+    # The state needs only F_DUPFD/F_DUPFD_CLOEXEC: 40 F_GETFL calls cost no stop and no event.
+    assert _fcntl_events(tmp_path, rules_file, fcntl_workload, 40, 3) == _fcntl_events(tmp_path, rules_file, fcntl_workload, 0, 3)
+    # A rule on fcntl gets every call.
+    fcntl_rules = tmp_path / "fcntl_rules.yaml"
+    fcntl_rules.write_text("- rule: any fcntl\n  desc: d\n  condition: evt.type = fcntl and proc.name = pdigpy-never\n"
+                           "  output: x\n  priority: DEBUG\n")
+    assert (_fcntl_events(tmp_path, fcntl_rules, fcntl_workload, 40, 3)
+            - _fcntl_events(tmp_path, fcntl_rules, fcntl_workload, 0, 3)) == 40

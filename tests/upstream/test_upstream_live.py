@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import Ctx
 from ecs_metadata import CONTAINER_ID, CONTAINER_IP, CONTAINER_NAME
+from upstream_ctx import Ctx
 from upstream_live import (CORPUS, INCUBATING, SANDBOX, STABLE, Action, check_fields, predicate,
                            run_upstream)
 
@@ -141,7 +141,8 @@ def contact_k8s_api(c: Ctx) -> Action:
             'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts)]
     return Action([BASH, "-c", f"exec 3<>/dev/tcp/kubernetes.default.svc.cluster.local/{port}"],
                   {"fd.rport": port, "proc.name": "bash",
-                   "fd.name": predicate(f"ends with ->127.77.0.1:{port}", lambda v: v.endswith(f"->127.77.0.1:{port}"))},
+                   "fd.name": predicate(f"ends with ->127.77.0.1:{port}",
+                                        lambda v: v.endswith(f"->127.77.0.1:{port}"))},
                   wrap=wrap)
 
 
@@ -274,7 +275,9 @@ ip link set lo up && ip addr add "$1/32" dev lo && ip addr add "$PDIGPY_TEST_OWN
 "$PDIGPY_TEST_PYTHON" "$PDIGPY_TEST_ECS" "$0" "$1:$2" &
 i=0; while [ ! -s "$0" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 [ -s "$0" ] || exit 98
-if [ -n "$ECS_CONTAINER_METADATA_URI_V4" ]; then ECS_CONTAINER_METADATA_URI_V4=$(cat "$0"); export ECS_CONTAINER_METADATA_URI_V4; fi
+if [ -n "$ECS_CONTAINER_METADATA_URI_V4" ]; then
+  ECS_CONTAINER_METADATA_URI_V4=$(cat "$0"); export ECS_CONTAINER_METADATA_URI_V4
+fi
 shift 2
 exec "$@"
 '''
@@ -843,7 +846,8 @@ def test_refused_connect_fd_ip_is_not_different_from_zero(ctx: Ctx):
     "endpoint should be fetched without proxies (urllib.request.ProxyHandler({}))"))
 def test_container_metadata_is_read_even_with_an_http_proxy_in_the_environment(ctx: Ctx, ecs_endpoint: str):
     action = netcat_exec(ctx)
-    action.env = {"HTTP_PROXY": f"http://127.0.0.1:{_closed_port()}", "http_proxy": f"http://127.0.0.1:{_closed_port()}"}
+    dead_proxy = f"http://127.0.0.1:{_closed_port()}"
+    action.env = {"HTTP_PROXY": dead_proxy, "http_proxy": dead_proxy}
     run = run_upstream(action, ctx.work, STABLE, ecs_endpoint)
     assert "cannot read" not in run.stderr, run.describe()
     fired = run.fired("Netcat Remote Code Execution in Container")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, proc_state, read_events, runner_argv, wait_for
+from tracer_helpers import PYTHON, proc_state, read_events, runner_argv, wait_for
 
 APP = r"""
 import os, sys, threading, time

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import PYTHON
+from tracer_helpers import PYTHON
 from pdigpy.events import flags as F
 
 

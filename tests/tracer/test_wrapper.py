@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, proc_state, runner_argv, wait_for
+from tracer_helpers import PYTHON, proc_state, runner_argv, wait_for
 
 
 @pytest.mark.parametrize("seccomp", [True, False])
@@ -193,7 +193,7 @@ def test_a_failing_sink_never_takes_the_app_down(tmp_path, cbin):
 
 def test_sigterm_reaches_the_app_when_pdigpy_is_pid1(tmp_path):
     """As a container entrypoint: PID 1 gets SIGTERM from outside, the app shuts down, the exit code passes."""
-    from conftest import children_of
+    from tracer_helpers import children_of
 
     marker = tmp_path / "marker"
     ev = tmp_path / "ev.jsonl"

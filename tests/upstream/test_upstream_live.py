@@ -617,7 +617,78 @@ def add_authorized_key(c: Ctx) -> Action:
                    str(keys)], {"fd.name": str(keys), "proc.name": "sh"})
 
 
+# Rules disabled upstream (enabled: false), run with -o 'rules[]={enable: {rule: ...}}'.
+
+
+def mkdir_hidden(c: Ctx) -> Action:
+    hidden = c.work / ".cache-x"
+    return Action(["mkdir", str(hidden)], {"proc.name": "mkdir", "evt.type": "mkdir",
+                                           "proc.cmdline": f"mkdir {hidden}"})
+
+
+def chmod_executable(c: Ctx) -> Action:
+    target = c.work / "payload.sh"
+    target.write_text("#!/bin/sh\n")
+    return Action(["chmod", "u+x", str(target)],
+                  {"proc.name": "chmod", "evt.arg.mode": predicate("has S_IXUSR", lambda v: "S_IXUSR" in v)})
+
+
+def create_executable(c: Ctx) -> Action:
+    """cp of an executable creates the copy with exec bits in open()'s mode (evt.is_open_exec)."""
+    target = c.work / "dropped"
+    return Action(["cp", TRUE, str(target)], {"proc.name": "cp", "evt.arg.name": str(target),
+                                              "evt.arg.mode": predicate("executable", lambda v: int(v, 8) & 0o111)})
+
+
+def java_downloads_class(c: Ctx) -> Action:
+    """A process named java recvfrom()s a class file (magic CAFEBABE) from a local server."""
+    port = c.listener(greeting=bytes.fromhex("cafebabe0000003d") + b"\0" * 24).port
+    java = c.symlink("java", os.path.realpath(sys.executable))
+    code = ("import socket; s = socket.create_connection(('127.0.0.1', %d)); "
+            "data, _ = s.recvfrom(4096); s.close()" % port)
+    return Action([str(java), "-S", "-c", code], {"proc.name": "java", "evt.type": "recvfrom", "fd.rport": port})
+
+
+def read_shell_config(c: Ctx) -> Action:
+    rc = c.work / ".bashrc"
+    rc.write_text("alias ll='ls -l'\n")
+    return Action(["cat", str(rc)], {"fd.name": str(rc), "proc.name": "cat"})
+
+
+def python_connects_out(c: Ctx) -> Action:
+    wrap, env = in_netns(c, "198.51.100.7", 4444)
+    python3 = c.symlink("python3", os.path.realpath(sys.executable))
+    code = "import socket; socket.create_connection(('198.51.100.7', 4444)).close()"
+    return Action([str(python3), "-S", "-c", code],
+                  {"proc.name": "python3", "evt.type": "connect", "fd.rport": 4444}, wrap=wrap, env=env)
+
+
+def python_accepts_in(c: Ctx) -> Action:
+    """A python server on 198.51.100.7:4445 accepts a connection (from itself, in a netns)."""
+    wrap, env = in_netns(c, "198.51.100.7", 4444)
+    python3 = c.symlink("python3", os.path.realpath(sys.executable))
+    code = ("import socket; srv = socket.socket(); srv.bind(('198.51.100.7', 4445)); srv.listen(1); "
+            "cli = socket.create_connection(('198.51.100.7', 4445)); conn, _ = srv.accept(); "
+            "conn.close(); cli.close(); srv.close()")
+    return Action([str(python3), "-S", "-c", code],
+                  {"proc.name": "python3", "evt.type": predicate("accept or accept4", lambda v: v.startswith("accept")),
+                   "fd.lport": 4445}, wrap=wrap, env=env)
+
+
+def write_through_proc_self_fd(c: Ctx) -> Action:
+    """Reopen an fd for writing through /proc/self/fd/N (CVE-2019-5736's way to runc's binary)."""
+    target = c.work / "entrypoint"
+    target.write_text("#!/bin/sh\n")
+    return Action(["sh", "-c", 'exec 3<"$0"; echo pwned > /proc/self/fd/3', str(target)],
+                  {"fd.name": "/proc/self/fd/3", "proc.name": "sh"})
+
+
 # --------------------------------------------------------------------------- cases
+
+
+def enable(rule: str) -> tuple[str, ...]:
+    """-o value turning on a rule that is disabled in its file (falco.yaml's rules: enable)."""
+    return (f'rules[]={{enable: {{rule: "{rule}"}}}}',)
 
 
 @dataclass(frozen=True)
@@ -725,6 +796,25 @@ CASES = [
     Case("Privileged Container Device Access", read_disk_device, "container", SANDBOX),
     Case("Unprivileged Delegation of Page Faults Handling to a Userspace Process", unprivileged_userfaultfd,
          "any", SANDBOX),
+    # falco-sandbox_rules.yaml, disabled upstream: enabled with -o rules[]=...
+    Case("Create Hidden Files or Directories", mkdir_hidden, "any", SANDBOX,
+         enable("Create Hidden Files or Directories")),
+    Case("Container Drift Detected (chmod)", chmod_executable, "container", SANDBOX,
+         enable("Container Drift Detected (chmod)")),
+    Case("Container Drift Detected (open+create)", create_executable, "container", SANDBOX,
+         enable("Container Drift Detected (open+create)")),
+    Case("Java Process Class File Download", java_downloads_class, "any", SANDBOX,
+         enable("Java Process Class File Download")),
+    Case("Read Shell Configuration File", read_shell_config, "any", SANDBOX,
+         enable("Read Shell Configuration File")),
+    Case("Interpreted procs outbound network activity", python_connects_out, "any", SANDBOX,
+         enable("Interpreted procs outbound network activity")),
+    Case("Interpreted procs inbound network activity", python_accepts_in, "any", SANDBOX,
+         enable("Interpreted procs inbound network activity") + ("rule_matching=all",)),
+    Case("Unexpected inbound connection source", python_accepts_in, "any", SANDBOX,
+         enable("Unexpected inbound connection source") + ("rule_matching=all",)),
+    Case("Modify Container Entrypoint", write_through_proc_self_fd, "container", SANDBOX,
+         enable("Modify Container Entrypoint")),
 ]
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 
 class Listener:
-    """A TCP server on a loopback address that accepts and drains connections until closed."""
+    """A TCP server on a loopback address that accepts and drains connections until closed;
+    it first sends ``greeting`` to each client, if given."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", greeting: bytes = b"") -> None:
         self.host = host
+        self.greeting = greeting
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind((host, 0))
         self.sock.listen(8)
@@ -37,6 +39,8 @@ class Listener:
             with conn:
                 conn.settimeout(5)
                 try:
+                    if self.greeting:
+                        conn.sendall(self.greeting)
                     while chunk := conn.recv(4096):
                         self.received += chunk
                 except OSError:
@@ -58,9 +62,9 @@ class Ctx:
     _listeners: dict[str, Listener] = field(default_factory=dict)
     _procs: list[subprocess.Popen] = field(default_factory=list)
 
-    def listener(self, host: str = "127.0.0.1") -> Listener:
+    def listener(self, host: str = "127.0.0.1", greeting: bytes = b"") -> Listener:
         if host not in self._listeners:
-            self._listeners[host] = Listener(host)
+            self._listeners[host] = Listener(host, greeting)
         return self._listeners[host]
 
     def sleeper(self) -> subprocess.Popen:

@@ -675,6 +675,13 @@ def python_accepts_in(c: Ctx) -> Action:
                    "fd.lport": 4445}, wrap=wrap, env=env)
 
 
+def connect_nodeport(c: Ctx) -> Action:
+    """Connect to a Kubernetes NodePort-range port (30080) of a non-local address (private netns)."""
+    wrap, env = in_netns(c, "198.51.100.7", 30080)
+    return Action([BASH, "-c", "exec 3<>/dev/tcp/198.51.100.7/30080"],
+                  {"proc.name": "bash", "evt.type": "connect", "fd.rport": 30080}, wrap=wrap, env=env)
+
+
 def write_through_proc_self_fd(c: Ctx) -> Action:
     """Reopen an fd for writing through /proc/self/fd/N (CVE-2019-5736's way to runc's binary)."""
     target = c.work / "entrypoint"
@@ -810,11 +817,13 @@ CASES = [
     Case("Interpreted procs outbound network activity", python_connects_out, "any", SANDBOX,
          enable("Interpreted procs outbound network activity")),
     Case("Interpreted procs inbound network activity", python_accepts_in, "any", SANDBOX,
-         enable("Interpreted procs inbound network activity") + ("rule_matching=all",)),
+         enable("Interpreted procs inbound network activity")),
     Case("Unexpected inbound connection source", python_accepts_in, "any", SANDBOX,
-         enable("Unexpected inbound connection source") + ("rule_matching=all",)),
+         enable("Unexpected inbound connection source")),
     Case("Modify Container Entrypoint", write_through_proc_self_fd, "container", SANDBOX,
          enable("Modify Container Entrypoint")),
+    Case("Unexpected K8s NodePort Connection", connect_nodeport, "container", SANDBOX,
+         enable("Unexpected K8s NodePort Connection")),
 ]
 
 

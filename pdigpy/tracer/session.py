@@ -186,7 +186,14 @@ class Tracer:
         for pid in pids:
             info = read(pid)
             if info is not None:
-                self.sink.on_snapshot(info)
+                self._give_snapshot(info)
+
+    def _give_snapshot(self, info: ProcInfo) -> None:
+        try:
+            self.sink.on_snapshot(info)
+        except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop the app from starting
+            self._counters.internal_errors += 1
+            print_warning(f"pdigpy: internal error in the snapshot consumer: {exc!r} (tracing continues)")
 
     # --- spawn mode ----------------------------------------------------------
 
@@ -275,7 +282,7 @@ class Tracer:
                     continue
                 if tid == tg:
                     loop.info[tg] = info
-                self.sink.on_snapshot(info)
+                self._give_snapshot(info)
             loop.tgid.update(seized)
             loop.root_pid = pid
             loop.detach_flag = relay

@@ -283,12 +283,20 @@ exec "$@"
 '''
 
 
-def in_netns(c: Ctx, address: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """(wrap, env) running pdigpy in a private network namespace where ADDRESS:PORT listens."""
+def in_netns(c: Ctx, address: str, port: int, hosts: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """(wrap, env) running pdigpy in a private network namespace where ADDRESS:PORT listens;
+    with ``hosts``, also in a private mount namespace where /etc/hosts has that content."""
     need(IS_ROOT and shutil.which("unshare") is not None and shutil.which("ip") is not None,
          "needs root, unshare and ip for a private network namespace")
     ready = c.work / f"netns-ready-{uuid.uuid4().hex[:6]}"
-    wrap = ["unshare", "--net", "sh", "-c", _NETNS_SETUP, str(ready), address, str(port)]
+    script = _NETNS_SETUP
+    unshare = ["unshare", "--net"]
+    if hosts is not None:
+        hosts_file = c.work / f"hosts-{uuid.uuid4().hex[:6]}"
+        hosts_file.write_text(hosts)
+        unshare += ["--mount", "--propagation", "private"]
+        script = f'mount --bind "{hosts_file}" /etc/hosts || exit 97\n' + script
+    wrap = [*unshare, "sh", "-c", script, str(ready), address, str(port)]
     env = {"PDIGPY_TEST_PYTHON": sys.executable, "PDIGPY_TEST_OWN_IP": CONTAINER_IP,
            "PDIGPY_TEST_ECS": str(Path(__file__).with_name("ecs_metadata.py"))}
     return wrap, env
@@ -682,6 +690,15 @@ def connect_nodeport(c: Ctx) -> Action:
                   {"proc.name": "bash", "evt.type": "connect", "fd.rport": 30080}, wrap=wrap, env=env)
 
 
+def connect_miner_pool(c: Ctx) -> Action:
+    """Connect to asia1.ethpool.org:3333, which a private /etc/hosts maps to 198.51.100.7 in a
+    private network namespace (pdigpy resolves the rule's ~70 pool names there too)."""
+    wrap, env = in_netns(c, "198.51.100.7", 3333,
+                         hosts="127.0.0.1 localhost\n198.51.100.7 asia1.ethpool.org\n")
+    return Action([BASH, "-c", "exec 3<>/dev/tcp/asia1.ethpool.org/3333"],
+                  {"proc.name": "bash", "evt.type": "connect", "fd.rport": 3333}, wrap=wrap, env=env)
+
+
 def write_through_proc_self_fd(c: Ctx) -> Action:
     """Reopen an fd for writing through /proc/self/fd/N (CVE-2019-5736's way to runc's binary)."""
     target = c.work / "entrypoint"
@@ -824,6 +841,8 @@ CASES = [
          enable("Modify Container Entrypoint")),
     Case("Unexpected K8s NodePort Connection", connect_nodeport, "container", SANDBOX,
          enable("Unexpected K8s NodePort Connection")),
+    Case("Detect outbound connections to common miner pool ports", connect_miner_pool, "any", SANDBOX,
+         enable("Detect outbound connections to common miner pool ports")),
 ]
 
 

@@ -14,6 +14,8 @@
  *   actions userfaultfd            userfaultfd(UFFD_USER_MODE_ONLY), then close (allowed unprivileged)
  *   actions bpf-prog-load          bpf(BPF_PROG_LOAD) with an empty program (the kernel refuses it)
  *   actions setuid UID             setuid(UID) (exit 0 if it worked; a refusal is fine too)
+ *   actions chroot-read DIR PATH   chroot(DIR), then open PATH for reading (a container's view of
+ *                                  a host filesystem mounted at DIR/host)
  *
  * Exit status: 0 when the action was carried out (an expected refusal by the kernel counts),
  * 2 on bad usage, 1 when something needed for the action itself failed.
@@ -140,6 +142,18 @@ static int set_uid(const char *uid) {
     return 0;
 }
 
+static int chroot_read(const char *dir, const char *path) {
+    if (chroot(dir) != 0 || chdir("/") != 0) {
+        perror("chroot");
+        return 1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    printf("open %s: %s\n", path, fd >= 0 ? "ok" : strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2)
@@ -165,6 +179,8 @@ int main(int argc, char **argv) {
         return bpf_prog_load_empty();
     if (!strcmp(cmd, "setuid") && argc == 3)
         return set_uid(argv[2]);
+    if (!strcmp(cmd, "chroot-read") && argc == 4)
+        return chroot_read(argv[2], argv[3]);
     fprintf(stderr, "actions: unknown or incomplete subcommand %s\n", cmd);
     return 2;
 }

@@ -70,7 +70,7 @@ def has_cap(number: int) -> bool:
     return False
 
 
-CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_ADMIN = 13, 16, 21
+CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_CHROOT, CAP_SYS_ADMIN = 13, 16, 18, 21
 
 nonzero = predicate("non-zero", lambda v: v not in (0, None, ""))
 
@@ -363,6 +363,11 @@ def exec_dropped_binary(c: Ctx) -> Action:
     shutil.copy(TRUE, dropped)
     dropped.chmod(0o755)
     return Action([str(dropped)], {"proc.exepath": str(dropped)})
+
+
+def entrypoint_with_all_caps(c: Ctx) -> Action:
+    """The container's command, run as root with every capability (CAP_SYS_ADMIN included)."""
+    return Action([TRUE], {"proc.name": "true"})
 
 
 def chmod_setuid(c: Ctx) -> Action:
@@ -699,6 +704,30 @@ def connect_miner_pool(c: Ctx) -> Action:
                   {"proc.name": "bash", "evt.type": "connect", "fd.rport": 3333}, wrap=wrap, env=env)
 
 
+def read_host_path(c: Ctx) -> Action:
+    """Read /host/etc/shadow, as a container with the host's root mounted at /host would. The
+    helper chroots into a temp dir holding host/etc/shadow (a dummy): the path the rule sees is
+    the one the process passes, like in Falco, which does not follow chroot either."""
+    need(has_cap(CAP_SYS_CHROOT), "chroot needs CAP_SYS_CHROOT")
+    fake = c.work / "host" / "etc" / "shadow"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("root:*:19000:0:99999:7:::\n")
+    return Action([str(c.actions), "chroot-read", str(c.work), "/host/etc/shadow"],
+                  {"fd.name": "/host/etc/shadow", "proc.name": "actions"})
+
+
+def write_rpm_database(c: Ctx) -> Action:
+    """Write a file below /var/lib/rpm (the directory is created for the test if missing)."""
+    rpmdb = Path("/var/lib/rpm")
+    if not rpmdb.exists():
+        need(os.access("/var/lib", os.W_OK), "/var/lib not writable")
+        rpmdb.mkdir()
+        c.cleanup.append(rpmdb)  # removed after the file (cleanup runs in order)
+    target = _temp_below(str(rpmdb), c)
+    c.cleanup.insert(0, c.cleanup.pop())
+    return Action(["cp", "/dev/null", str(target)], {"fd.name": str(target), "proc.name": "cp"})
+
+
 def write_through_proc_self_fd(c: Ctx) -> Action:
     """Reopen an fd for writing through /proc/self/fd/N (CVE-2019-5736's way to runc's binary)."""
     target = c.work / "entrypoint"
@@ -797,6 +826,8 @@ CASES = [
     Case("System procs network activity", instance_metadata_tcp, "any", INCUBATING),
     Case("Create files below dev", create_file_below_dev, "any", INCUBATING),
     Case("Adding ssh keys to authorized_keys", add_authorized_key, "any", INCUBATING),
+    # Cannot fire: container_started needs proc.vpid=1, and pdigpy (the ENTRYPOINT) is PID 1 itself.
+    Case("Launch Excessively Capable Container", entrypoint_with_all_caps, "never", INCUBATING),
     # falco-sandbox_rules.yaml
     Case("Network Tool Executed During NPM Package Install", npm_install_runs_nc, "container", SANDBOX),
     Case("Web Server Spawned Suspicious Child Process", web_server_runs_whoami, "any", SANDBOX),
@@ -818,6 +849,8 @@ CASES = [
     Case("Web Server Spawned Shell", web_server_spawns_shell, "any", SANDBOX),
     Case("Reverse Shell from Web Server", web_server_reverse_shell, "any", SANDBOX, ("rule_matching=all",)),
     Case("Privileged Container Device Access", read_disk_device, "container", SANDBOX),
+    Case("Container Access to Host Sensitive Paths", read_host_path, "container", SANDBOX),
+    Case("Write below rpm database", write_rpm_database, "any", SANDBOX),
     Case("Unprivileged Delegation of Page Faults Handling to a Userspace Process", unprivileged_userfaultfd,
          "any", SANDBOX),
     # falco-sandbox_rules.yaml, disabled upstream: enabled with -o rules[]=...

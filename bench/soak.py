@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/soak.py [--events 1000000] [--modes pinned,unpinned]
                                    [--rules PATH] [--out-dir bench/results]
-    .venv/bin/python bench/soak.py --events 300000 --tracemalloc   # diagnostic: who grows
+    .venv/bin/python bench/soak.py --events 600000 --objects       # diagnostic: who grows (cheap)
+    .venv/bin/python bench/soak.py --events 150000 --tracemalloc   # diagnostic by traceback (slow)
 
 The workload is a small C program (source below, built with gcc -O2 into a cache directory)
 that produces at least N traced events:
@@ -22,9 +23,10 @@ tracer's stats (the final record), never from the workload's own arithmetic.
 
 Acceptance (issue 7): RSS at the end within 10% of RSS after the first 100k events.
 
-``--tracemalloc``: runs pdigpy in-process under tracemalloc instead (slow; for finding a leak),
-takes a snapshot after ~100k events and at the end, and prints the 15 biggest growths by
-file:line, so a growing structure is named precisely.
+Diagnostics (pdigpy in this process, for finding a leak): ``--objects`` counts the objects
+alive after ``gc.collect()`` at the 100,000th event and at the end, by type, and names who holds
+the new ones (cheap); ``--tracemalloc`` compares tracemalloc snapshots at the same two points
+and prints the 15 biggest growths by traceback (slow: every allocation is traced).
 
 Prints a markdown table and writes the samples as JSON lines to
 OUT_DIR/soak-<UTC time>.jsonl (first line: metadata).
@@ -215,28 +217,74 @@ def render(results: list[dict], target: int) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------ tracemalloc diagnostic
+# ------------------------------------------------------------------ in-process diagnostics
 
-def diagnose(exe: Path, data_file: Path, turns: int, rules: list[str]) -> int:
-    """Run pdigpy in this process under tracemalloc; print the biggest growths after 100k events."""
-    import tracemalloc
-
+def _run_in_process(exe: Path, data_file: Path, turns: int, rules: list[str], at_mark) -> int:
+    """pdigpy's CLI in this process; ``at_mark()`` is called once, at the 100,000th event."""
     from pdigpy import cli
     from pdigpy import stats as stats_mod
 
-    tracemalloc.start(8)
-    snaps: dict[str, object] = {}
     original = stats_mod.Stats.count_event
 
     def counting(self, evt_type: str) -> None:  # diagnostic only: the hot path gets slower
         original(self, evt_type)
         if self.events == MARK_EVENTS:
-            snaps["mark"] = tracemalloc.take_snapshot()
+            at_mark()
 
     stats_mod.Stats.count_event = counting
-    argv = [*sum((["-r", r] for r in rules), []), "--no-summary", "-o", "stderr_output.enabled=false",
-            "--", str(exe), str(data_file), str(turns)]
-    code = cli.main(argv)
+    try:
+        argv = [*sum((["-r", r] for r in rules), []), "--no-summary", "-o", "stderr_output.enabled=false",
+                "--", str(exe), str(data_file), str(turns)]
+        return cli.main(argv)
+    finally:
+        stats_mod.Stats.count_event = original
+
+
+def diagnose_objects(exe: Path, data_file: Path, turns: int, rules: list[str]) -> int:
+    """Cheap: objects alive (after gc.collect) at 100k events and at the end, by type, and who holds the new ones."""
+    import gc
+    from collections import Counter
+
+    mark: dict[str, object] = {}
+
+    def take() -> None:
+        gc.collect()
+        objs = gc.get_objects()
+        mark["ids"] = {id(o) for o in objs}
+        mark["types"] = Counter(type(o).__name__ for o in objs)
+
+    code = _run_in_process(exe, data_file, turns, rules, take)
+    if "ids" not in mark:
+        print("fewer than 100k events: no mark", file=sys.stderr)
+        return 1
+    gc.collect()
+    objs = gc.get_objects()
+    new = [o for o in objs if id(o) not in mark["ids"]]
+    print(f"pdigpy exit {code}; gc-tracked objects alive now and not at 100k events, by type: "
+          f"{(Counter(type(o).__name__ for o in objs) - mark['types']).most_common(10)}")
+    holders: Counter[str] = Counter()
+    for o in new[:2000]:
+        for r in gc.get_referrers(o):
+            if r is new or r is objs:
+                continue
+            owner = type(r).__name__
+            if isinstance(r, dict):  # name the object or module whose __dict__/attribute dict this is
+                for rr in gc.get_referrers(r):
+                    if rr is not objs and rr is not new and not isinstance(rr, (list, dict)):
+                        owner = f"dict of {type(rr).__module__}.{type(rr).__qualname__}"
+                        break
+            holders[owner] += 1
+    print("held by:", holders.most_common(8))
+    return 0
+
+
+def diagnose_tracemalloc(exe: Path, data_file: Path, turns: int, rules: list[str]) -> int:
+    """Slow: tracemalloc snapshots at 100k events and at the end; the biggest growths by traceback."""
+    import tracemalloc
+
+    snaps: dict[str, object] = {}
+    tracemalloc.start(4)
+    code = _run_in_process(exe, data_file, turns, rules, lambda: snaps.setdefault("mark", tracemalloc.take_snapshot()))
     end = tracemalloc.take_snapshot()
     if "mark" not in snaps:
         print("fewer than 100k events: no mark snapshot", file=sys.stderr)
@@ -260,7 +308,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="rules file/dir (repeatable; default: pdigpy's default rules)")
     p.add_argument("--cache-dir", default=None, help="where the workload is built (default: a temp dir)")
     p.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
-    p.add_argument("--tracemalloc", action="store_true", help="diagnostic in-process run (slow)")
+    p.add_argument("--objects", action="store_true",
+                   help="diagnostic in-process run: new objects since 100k events and who holds them")
+    p.add_argument("--tracemalloc", action="store_true", help="diagnostic in-process run under tracemalloc (slow)")
     return p.parse_args(argv)
 
 
@@ -274,8 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         data_file = work / "data.txt"
         data_file.write_text("soak\n")
+        if args.objects:
+            return diagnose_objects(exe, data_file, turns, rules)
         if args.tracemalloc:
-            return diagnose(exe, data_file, turns, rules)
+            return diagnose_tracemalloc(exe, data_file, turns, rules)
         results = []
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
             r = run_mode(mode, exe, data_file, turns, rules, work)

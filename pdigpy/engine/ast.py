@@ -10,11 +10,19 @@ from dataclasses import dataclass, field
 from typing import Union
 
 
+def _reduce(self):
+    # Pickle as a constructor call: the condition cache unpickles thousands of nodes at start-up,
+    # and the frozen-slots default (_dataclass_setstate, which calls fields() per node) is ~4x slower.
+    return self.__class__, tuple([getattr(self, name) for name in self.__slots__])
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRef:
     name: str  # "proc.name", "evt.arg.flags"
     arg: str | None = None  # "2" in proc.aname[2]
     pos: int = field(default=-1, compare=False)
+
+    __reduce__ = _reduce
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +33,15 @@ class Value:
     quoted: bool = False
     pos: int = field(default=-1, compare=False)
 
+    __reduce__ = _reduce
+
 
 @dataclass(frozen=True, slots=True)
 class ListValue:
     items: tuple[Value, ...]
     pos: int = field(default=-1, compare=False)
+
+    __reduce__ = _reduce
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,8 @@ class Transformer:
     arg: str | None = None  # trailing [arg]
     pos: int = field(default=-1, compare=False)
 
+    __reduce__ = _reduce
+
 
 @dataclass(frozen=True, slots=True)
 class FieldValue:
@@ -46,6 +60,8 @@ class FieldValue:
 
     field: FieldRef
     pos: int = field(default=-1, compare=False)
+
+    __reduce__ = _reduce
 
 
 Operand = Union[FieldRef, Transformer, Value, ListValue, FieldValue]
@@ -59,11 +75,15 @@ class Check:
     modifier: str | None = None  # anyof / allof / oneof (0.44+)
     pos: int = field(default=-1, compare=False)
 
+    __reduce__ = _reduce
+
 
 @dataclass(frozen=True, slots=True)
 class MacroRef:
     name: str
     pos: int = field(default=-1, compare=False)
+
+    __reduce__ = _reduce
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +91,23 @@ class Not:
     child: Node
     pos: int = field(default=-1, compare=False)
 
+    __reduce__ = _reduce
+
 
 @dataclass(frozen=True, slots=True)
 class And:
     children: tuple[Node, ...]
     pos: int = field(default=-1, compare=False)
 
+    __reduce__ = _reduce
+
 
 @dataclass(frozen=True, slots=True)
 class Or:
     children: tuple[Node, ...]
     pos: int = field(default=-1, compare=False)
+
+    __reduce__ = _reduce
 
 
 Node = Union[Check, MacroRef, Not, And, Or]

@@ -14,10 +14,7 @@ requirement.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,8 @@ def default_dir() -> Path:
 
 
 def _code_digest() -> str:
+    import hashlib
+
     import pdigpy
     from pdigpy.engine import ast as ast_module
 
@@ -55,27 +54,49 @@ def _safe_to_read(path: Path) -> bool:
 
 
 class ConditionCache:
-    """condition text -> parsed AST, loaded once and saved when new entries appeared."""
+    """condition text -> parsed AST, loaded on the first lookup and saved when new entries appeared.
+
+    Loading is deferred because a run with no conditions to parse (no rules, or every rule
+    disabled) must not pay for unpickling a cache filled by other rules files.
+    """
 
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory) if directory is not None else default_dir()
-        self.path = self.directory / f"conditions-{_code_digest()}.pickle"
-        self.entries: dict[str, Any] = {}
+        self._path: Path | None = None
+        self._entries: dict[str, Any] | None = None
         self.hits = 0
         self.misses = 0
         self._dirty = False
-        self._load()
 
-    def _load(self) -> None:
+    @property
+    def path(self) -> Path:
+        if self._path is None:  # the digest reads grammar.py and ast.py: only when needed
+            self._path = self.directory / f"conditions-{_code_digest()}.pickle"
+        return self._path
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        if self._entries is None:
+            self._entries = self._load()
+        return self._entries
+
+    @entries.setter
+    def entries(self, value: dict[str, Any]) -> None:
+        self._entries = value
+
+    def _load(self) -> dict[str, Any]:
         if not _safe_to_read(self.path) or not _safe_to_read(self.directory):
-            return
+            return {}
+        import pickle
+
         try:
             with open(self.path, "rb") as fh:
                 data = pickle.load(fh)
             if isinstance(data, dict):
-                self.entries = data
+                return data
         except Exception:  # a truncated or foreign file: start empty
-            self.entries = {}
+            pass
+        return {}
 
     def get(self, text: str) -> Any:
         node = self.entries.get(text)
@@ -97,6 +118,9 @@ class ConditionCache:
         if len(entries) > MAX_ENTRIES:  # keep the most recent ones
             entries = dict(list(entries.items())[-MAX_ENTRIES:])
             self.entries = entries
+        import pickle
+        import tempfile
+
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".conditions-", suffix=".tmp")
@@ -123,3 +147,84 @@ def shared_cache(directory: Path | None = None) -> ConditionCache | None:
     if cache is None:
         cache = _shared[key] = ConditionCache(key)
     return cache
+
+
+# --- the read cache: a rules file's reading, keyed by its name and exact text --------------------
+#
+# Reading a rules file means importing PyYAML (~30 ms), composing the YAML into nodes and walking
+# them (~40 ms for the upstream files). The reader's output is a sequence of calls to the collector
+# plus warnings, which depends only on the file's name and text and on the reader's code: the
+# loader records it once (pdigpy.engine.loader) and replays it on later runs. Only successful
+# readings are stored; a failing file is always read again. Files are few and small (one per rules
+# file), the oldest beyond READ_MAX_FILES are removed.
+
+READ_MAX_FILES = 64
+_read_digest: list[str] = []
+
+
+def _reader_code_digest() -> str:
+    if not _read_digest:
+        import hashlib
+
+        import pdigpy
+
+        h = hashlib.sha256(pdigpy.__version__.encode())
+        here = Path(__file__).resolve().parent
+        for name in ("loader.py", "errors.py", "cache.py"):
+            try:
+                h.update((here / name).read_bytes())
+            except OSError:
+                h.update(name.encode())
+        _read_digest.append(h.hexdigest())
+    return _read_digest[0]
+
+
+def _read_path(name: str, text: str) -> Path | None:
+    if os.environ.get("PDIGPY_NO_CACHE"):
+        return None
+    import hashlib
+
+    h = hashlib.sha256(_reader_code_digest().encode())
+    h.update(name.encode("utf-8", "surrogateescape"))
+    h.update(b"\0")
+    h.update(text.encode("utf-8", "surrogateescape"))
+    return default_dir() / f"read-{h.hexdigest()[:32]}.pickle"
+
+
+def load_reading(name: str, text: str) -> Any:
+    """The stored reading of ``text`` read as file ``name``, or None."""
+    path = _read_path(name, text)
+    if path is None or not _safe_to_read(path) or not _safe_to_read(path.parent):
+        return None
+    import pickle
+
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # truncated, foreign, or made by another version of the classes
+        return None
+
+
+def store_reading(name: str, text: str, reading: Any) -> None:
+    path = _read_path(name, text)
+    if path is None:
+        return
+    import pickle
+    import tempfile
+
+    directory = path.parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".read-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(reading, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        olds = sorted(directory.glob("read-*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in olds[:-READ_MAX_FILES]:
+            old.unlink()
+    except Exception:  # read-only home, full disk, a file removed meanwhile: no cache
+        pass

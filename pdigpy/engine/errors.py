@@ -114,9 +114,17 @@ WARNING_CODES: dict[str, tuple[str, str]] = {
 SNIPPET_WIDTH = 160
 
 
+def _reduce(self):
+    # Pickle as a constructor call (the read cache stores many contexts): much faster to load than
+    # the frozen-slots default, which calls dataclasses.fields() per object.
+    return self.__class__, tuple([getattr(self, name) for name in self.__slots__])
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """One step of a context chain. ``name`` is the file, or the quoted start of a condition."""
+
+    __reduce__ = _reduce
 
     item_type: str
     item_name: str
@@ -136,6 +144,8 @@ class Location:
 @dataclass(frozen=True, slots=True)
 class ScalarSource:
     """A scalar as it appears in the file, to map a position in its value back to line/column."""
+
+    __reduce__ = _reduce
 
     value: str
     raw: str  # the file text from the scalar's start mark to its end mark
@@ -174,6 +184,8 @@ class ScalarSource:
 @dataclass(frozen=True, slots=True)
 class Context:
     """The chain of locations, outermost first; ``alt_content`` is the condition text for expression contexts."""
+
+    __reduce__ = _reduce
 
     locations: tuple[Location, ...]
     alt_content: str | None = None

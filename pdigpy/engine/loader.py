@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import yaml
-
 from pdigpy.engine.errors import Context, FileResult, RuleLoadError, ScalarSource
 
 if TYPE_CHECKING:
@@ -27,8 +25,9 @@ if TYPE_CHECKING:
 
 RGX_IDENTIFIER = "([a-zA-Z]+[a-zA-Z0-9_]*)"
 RGX_BARESTR = "([^()\"'[:space:]=,]+)"
-_IDENTIFIER_RE = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*\Z")
-_BARESTR_RE = re.compile(r"[^()\"'\s=,]+\Z")
+# Patterns go through re's own cache (compiled on first use): importing the loader must stay cheap.
+_IDENTIFIER_RE = r"[a-zA-Z]+[a-zA-Z0-9_]*\Z"
+_BARESTR_RE = r"[^()\"'\s=,]+\Z"
 
 WARNING_APPEND = (
     "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead."
@@ -65,8 +64,11 @@ _TRUE = {"y", "yes", "true", "on"}
 _FALSE = {"n", "no", "false", "off"}
 _MAX_FLOW_DEPTH = 200  # deeper YAML flow nesting is refused (libyaml recurses on the C stack)
 _MAX_BLOCK_COLUMNS = 10000  # block nesting needs a column per level: libyaml copes with this many
-_BLOCK_PREFIX = re.compile(r"^ *(?:[-?] +)*", re.M)
+_BLOCK_PREFIX = r"(?m)^ *(?:[-?] +)*"
 _MAX_ENTRY_DEPTH = 64  # nested exception values
+# Readings of shorter texts are not stored: embedded and test snippets would churn the cache
+# directory, and they compose in well under a millisecond once PyYAML is imported.
+_READ_CACHE_MIN = 2048
 
 
 # --- declarations (what the reader hands to the collector) -------------------
@@ -142,6 +144,63 @@ class RuleUpdate:
 class PluginRequirement:
     alternatives: list[tuple[str, str]]  # (name, version), the first is the main one
     ctx: Context
+
+
+class _Recorder:
+    """Stands for both the FileResult and the collector while a file is read, and records each call
+    the reader makes (pickled at once: the collector may later change the declarations it got)."""
+
+    def __init__(self, res: FileResult, col: Collector):
+        self._res = res
+        self._col = col
+        self.calls: list[bytes] = []
+        self.name = res.name
+        self.schema_warnings = _RecordedList(self)
+
+    def _record(self, target: str, method: str, args: tuple, kwargs: dict) -> None:
+        import pickle
+
+        self.calls.append(pickle.dumps((target, method, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def add_warning(self, *args, **kwargs) -> None:
+        self._record("res", "add_warning", args, kwargs)
+        self._res.add_warning(*args, **kwargs)
+
+    def add_error(self, *args, **kwargs) -> None:  # a failed reading is never stored
+        self._res.add_error(*args, **kwargs)
+
+    def __getattr__(self, method: str):  # the collector's define_*/append_*/... methods
+        target = getattr(self._col, method)
+
+        def call(*args, **kwargs):
+            self._record("col", method, args, kwargs)
+            return target(*args, **kwargs)
+
+        return call
+
+
+class _RecordedList:
+    def __init__(self, recorder: _Recorder):
+        self._recorder = recorder
+
+    def append(self, item: str) -> None:
+        self._recorder._record("res", "schema_warning", (item,), {})
+        self._recorder._res.schema_warnings.append(item)
+
+
+class _LazyYaml:
+    """Stands for the ``yaml`` module until a rules text is actually read: PyYAML costs ~30 ms to
+    import, which a start-up served from the read cache (or with no rules) never pays. The first
+    attribute access imports it and replaces this placeholder in the module's globals."""
+
+    def __getattr__(self, name: str):
+        import yaml as module
+
+        globals()["yaml"] = module
+        return getattr(module, name)
+
+
+yaml = _LazyYaml()
 
 
 class Collector(Protocol):
@@ -294,6 +353,49 @@ class RulesReader:
 
     def read(self, text: str) -> bool:
         self.text = text
+        if not text.strip() or text.strip() == "[]":  # an empty rules file: nothing to compose
+            return True
+        from pdigpy.engine import cache
+
+        reading = cache.load_reading(self.res.name, text)
+        if reading is not None:
+            return self._replay(reading)
+        res, col = self.res, self.col
+        recorder = _Recorder(res, col)
+        self.res, self.col = recorder, recorder  # type: ignore[assignment]
+        try:
+            ok = self._read(text)
+        finally:
+            self.res, self.col = res, col
+        if ok and len(text) >= _READ_CACHE_MIN:
+            cache.store_reading(res.name, text, recorder.calls)
+        return ok
+
+    def _replay(self, reading: list[bytes]) -> bool:
+        """Make the recorded calls again: the collector still checks each declaration against what
+        earlier files defined, so its errors come as they would from a fresh read."""
+        import pickle
+
+        res, col = self.res, self.col
+        try:
+            for blob in reading:
+                target, method, args, kwargs = pickle.loads(blob)
+                if target == "res":
+                    if method == "schema_warning":
+                        res.schema_warnings.append(*args)
+                    else:
+                        getattr(res, method)(*args, **kwargs)
+                else:
+                    getattr(col, method)(*args, **kwargs)
+        except RuleLoadError as e:
+            res.add_error(e.code, e.message, e.context)
+            return False
+        except RecursionError:
+            res.add_error("LOAD_ERR_YAML_VALIDATE", "Rules content is nested too deeply", Context.root(res.name))
+            return False
+        return True
+
+    def _read(self, text: str) -> bool:
         root = Context.root(self.res.name)
         try:
             docs = _compose(text)
@@ -438,7 +540,7 @@ class RulesReader:
         name = _string(item, "list", _child(parent, item, "list"))
         ctx = _child(parent, item, "list", name)
         self._unknown_keys(item, "list", ctx)
-        if not _BARESTR_RE.match(name):
+        if not re.match(_BARESTR_RE, name):
             self.res.add_warning(
                 "LOAD_INVALID_LIST_NAME",
                 "List has an invalid name. List names should match a regular expression: " + RGX_BARESTR,
@@ -461,7 +563,7 @@ class RulesReader:
         name = _string(item, "macro", _child(parent, item, "macro"))
         ctx = _child(parent, item, "macro", name)
         self._unknown_keys(item, "macro", ctx)
-        if not _IDENTIFIER_RE.match(name):
+        if not re.match(_IDENTIFIER_RE, name):
             self.res.add_warning(
                 "LOAD_INVALID_MACRO_NAME",
                 "Macro has an invalid name. Macro names should match a regular expression: " + RGX_IDENTIFIER,
@@ -671,7 +773,7 @@ def _compose(text: str) -> list:
                 problem_mark=yaml.Mark("", where, line, col, None, None),
             )
     if len(text) > _MAX_BLOCK_COLUMNS:
-        for m in _BLOCK_PREFIX.finditer(text):
+        for m in re.finditer(_BLOCK_PREFIX, text):
             if m.end() - m.start() > _MAX_BLOCK_COLUMNS:  # "- - - - ..." or huge indentation: block nesting
                 where = m.start()
                 line = text.count("\n", 0, where)

@@ -171,3 +171,54 @@ def test_io_uring_setup_raises_a_default_alert(run_pdigpy, cprog, work):
     r = run_pdigpy([cprog("evasion"), "io_uring", str(marker)])
     assert r.rc == 0
     assert [ln for ln in r.stderr.splitlines() if "io_uring" in ln.lower() and not ln.startswith("pdigpy:")]
+
+
+@pytest.mark.slow
+def test_toctou_path_flip_the_name_may_lie_the_inode_does_not(run_pdigpy, cprog, work):
+    """A second thread flips the path buffer while the first opens it (docs/security.md, TOCTOU).
+
+    The name in the event is what pdigpy read at the seccomp stop; the kernel
+    reads the buffer again afterwards, so the two can differ. fd.ino/fd.dev are
+    taken from the opened fd at the exit stop: they are always the file the
+    kernel opened. The test pins that: the inode sequence of the events is
+    exactly the app's fstat() sequence. How often the name lied is printed.
+    """
+    benign, secret = work / "benign-file-name-x", work / "secret-file-name-y"
+    benign.write_text("a")
+    secret.write_text("b")
+    r = run_pdigpy([cprog("toctou"), "3000", str(benign), str(secret)], opts=["--no-summary"])
+    assert r.rc == 0, r.stderr
+    app_inos = [int(w[1]) for w in r.lines("open")]
+    secret_ino = int(r.lines("ino-secret")[0][1])
+    opens = [e for e in r.of_type("openat") if str(e.args.get("name", "")).startswith(str(work) + "/")
+             and e.res is not None and e.res >= 0]
+    assert [e.args["ino"] for e in opens] == app_inos
+    lied = sum(1 for e in opens if (e.args["ino"] == secret_ino) != (e.args["name"] == str(secret)))
+    print(f"TOCTOU: {lied} of {len(opens)} open events named another file than the one opened")
+
+
+def test_a_runtime_seccomp_errno_hides_the_call_from_pdigpy(run_pdigpy, cprog, work):
+    """Limit (docs/security.md): a filter installed before pdigpy's (a container runtime's profile)
+    that answers ERRNO wins over pdigpy's TRACE. The app gets the error, pdigpy sees no stop."""
+    import subprocess
+    import sys
+
+    hist = work / ".bash_history"
+    hist.write_text("ls\n")
+    unlinkat = 263 if platform.machine() == "x86_64" else 35
+    ev = work / "capture.jsonl"
+    from pdigpy.events.capture import read_capture
+
+    cmd = [cprog("preseccomp"), str(unlinkat), "1", "--", sys.executable, "-m", "pdigpy", "--events", str(ev),
+           "--no-summary", "--", "rm", str(hist)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1  # rm failed: EPERM from the runtime's filter
+    assert "Operation not permitted" in p.stderr
+    assert hist.exists()
+    events = [v for k, v in read_capture(ev) if k == "event"]
+    assert events and not [e for e in events if e.type == "unlinkat"]  # no stop, no event ...
+    assert "Log or shell history cleared" not in p.stderr  # ... no alert
+    # the same command without the runtime's filter is seen and alerted
+    r = run_pdigpy(["rm", str(hist)])
+    assert r.rc == 0 and len([e for e in r.of_type("unlinkat") if e.res == 0]) == 1
+    assert "Log or shell history cleared" in r.stderr

@@ -116,8 +116,12 @@ def normalize_path(path: str) -> str:
             return path
         tail = normalize_path("/" + rest)
         return head if tail == "/" else head + tail
-    if "//" not in path and "/." not in path and (len(path) == 1 or path[-1] != "/"):
-        return path  # already normal: the common case, kept cheap
+    if (
+        "//" not in path
+        and (len(path) == 1 or path[-1] != "/")
+        and ("/." not in path or ("/./" not in path and "/../" not in path and not path.endswith(("/.", "/.."))))
+    ):
+        return path  # already normal, dot-files (.cache, .venv, .git) included: the common case, kept cheap
     parts: list[str] = []
     for part in path.split("/"):
         if not part or part == ".":

@@ -29,6 +29,8 @@ the dirfds of find's openat calls, so they stay (see fcntl below).
 
 from __future__ import annotations
 
+from typing import Iterable
+
 # ptrace event stops deliver these; listed so that the engine's index and the
 # tracer agree they are always on. execve/execveat: success arrives from
 # PTRACE_EVENT_EXEC; a *failed* execve is only seen when a rule asks for it.
@@ -114,3 +116,16 @@ NOT_TRACED_FOR_STATE = frozenset({"close", "sendto", "sendmsg", "recvfrom", "rec
 STATE_ARG_FILTERS: dict[str, tuple[int, frozenset[int]]] = {
     "fcntl": (1, frozenset({0, 1030})),
 }
+
+
+# Fields and tokens that show an open's dev/ino (see pdigpy.tracer.decode.FD_STAT). evt.args and the
+# indexed evt.arg[N] forms print every param, so they count too.
+FD_STAT_TOKENS = ("fd.ino", "fd.dev", "evt.arg.dev", "evt.arg.ino", "evt.rawarg.dev", "evt.rawarg.ino",
+                  "evt.args", "evt.arg[")
+
+
+def fd_stat_needed(texts: Iterable[str]) -> bool:
+    """Whether any of ``texts`` (rules files' contents, output formats, append_output entries) can
+    use an open's dev or ino. A plain substring test: a comment or a disabled rule that names one
+    of these fields keeps the stat on, which costs time, never correctness."""
+    return any(token in text for text in texts for token in FD_STAT_TOKENS)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from typing import Any, Callable
 
 from pdigpy.events import flags as F
@@ -54,11 +55,17 @@ def u32(x: int) -> int:
     return x & _M32
 
 
+# os.fsdecode, without its per-call type checks and codec lookup (hot: every path argument).
+_FS_UTF8 = sys.getfilesystemencoding() == "utf-8" and sys.getfilesystemencodeerrors() == "surrogateescape"
+
+
 def read_path(mem, tid: int, addr: int, limit: int = PATH_MAX) -> str | None:
     if not addr:
         return None
     raw = mem.read_cstr(tid, addr, limit)
-    return None if raw is None else os.fsdecode(raw)
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "surrogateescape") if _FS_UTF8 else os.fsdecode(raw)
 
 
 def read_data(mem, tid: int, addr: int, size: int) -> bytes:
@@ -95,6 +102,19 @@ def _norm_ret(ret: int | None) -> int | None:
 
 
 # -- /proc helpers for exit decoders ---------------------------------------------
+
+# Whether opens stat /proc/<tid>/fd/<fd> for the dev and ino params (fd.dev, fd.ino, evt.arg.dev/ino,
+# evt.args). That stat is about a fifth of the tracer's CPU per open, so the app turns it off when
+# nothing can show those values (pdigpy.state.needs.fd_stat_needed); they are then 0, as for an
+# fd of unknown origin. On by default: a library user gets complete events.
+FD_STAT = True
+
+
+def set_fd_stat(enabled: bool) -> None:
+    global FD_STAT
+    FD_STAT = bool(enabled)
+
+
 def fd_dev_ino(tid: int, fd: int) -> tuple[int, int]:
     """dev (kernel encoding) and inode of the file behind the tracee's fd."""
     try:
@@ -194,7 +214,8 @@ def _open_common(tid, fd, l_flags, created_before, extra_flags=0):
     if fd is not None and fd >= 0:
         if l_flags & ppm.L_O_CREAT and (l_flags & ppm.L_O_EXCL or not created_before):
             flags |= F.O_F_CREATED
-        dev, ino = fd_dev_ino(tid, fd)
+        if FD_STAT:
+            dev, ino = fd_dev_ino(tid, fd)
     return flags, dev, ino
 
 

@@ -8,7 +8,7 @@ the native layout is picked once at import.
 
 from __future__ import annotations
 
-import platform
+import os
 
 from pdigpy.events import flags as F
 
@@ -30,18 +30,28 @@ _ARCH_OPEN = {
     "x86_64": {"O_DIRECT": 0o40000, "O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000},
     "aarch64": {"O_DIRECTORY": 0o40000, "O_DIRECT": 0o200000, "O_LARGEFILE": 0o400000},
 }
-_machine = platform.machine()
+_machine = os.uname().machine  # not platform.machine(): importing platform costs ~2 ms
 _arch_open = _ARCH_OPEN.get("aarch64" if _machine in ("aarch64", "arm64") else "x86_64")
 L_O_DIRECT = _arch_open["O_DIRECT"]
 L_O_LARGEFILE = _arch_open["O_LARGEFILE"]
 L_O_DIRECTORY = _arch_open["O_DIRECTORY"]
 
 
+_open_flags_memo: dict[int, int] = {}
+
+
 def open_flags(linux: int) -> int:
-    """open/openat/openat2 flags -> PPM file_flags (O_RDONLY, Linux's 0, becomes PPM 1)."""
-    acc = linux & L_O_ACCMODE
-    res = F.O_RDONLY if acc == 0 else F.O_WRONLY if acc == L_O_WRONLY else F.O_RDWR if acc == L_O_RDWR else 0
-    return res | fd_flags(linux & ~L_O_ACCMODE)
+    """open/openat/openat2 flags -> PPM file_flags (O_RDONLY, Linux's 0, becomes PPM 1).
+
+    Memoised (hot: every open; programs use a handful of distinct flag sets)."""
+    res = _open_flags_memo.get(linux)
+    if res is None:
+        acc = linux & L_O_ACCMODE
+        res = F.O_RDONLY if acc == 0 else F.O_WRONLY if acc == L_O_WRONLY else F.O_RDWR if acc == L_O_RDWR else 0
+        res |= fd_flags(linux & ~L_O_ACCMODE)
+        if len(_open_flags_memo) < 4096:  # bounded: flags come from the tracee
+            _open_flags_memo[linux] = res
+    return res
 
 
 def fd_flags(linux: int) -> int:

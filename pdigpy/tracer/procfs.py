@@ -52,8 +52,11 @@ def _read(path: str, limit: int = 1 << 20) -> bytes | None:
     except OSError:
         return None
     try:
-        chunks = []
-        total = 0
+        data = os.read(fd, 65536)
+        if len(data) < 65536:  # the whole file in one read: /proc files fill the buffer unless at the end
+            return data
+        chunks = [data]
+        total = len(data)
         while total < limit:
             chunk = os.read(fd, 65536)
             chunks.append(chunk)

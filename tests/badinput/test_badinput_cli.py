@@ -43,7 +43,7 @@ class Case:
     place: list[str]  # substrings the complaint must contain
     files: dict[str, str | bytes] = field(default_factory=dict)
     max_lines: int = 1
-    code: int = 2
+    code: int | None = 2  # None: an unknown key, where a warning (exit 0) or an error (exit 2) will do
     xfail: str | None = None
 
 
@@ -104,7 +104,7 @@ CONFIG = [
     Case("config-forwarder-unknown-key", ["-c", "{d}/c.yaml"], ["forwarders.slack.enabled", "unknown key"],
          {"c.yaml": "forwarders:\n  slack:\n    enabled: maybe\n"}),
     Case("config-unknown-output-setting", ["-c", "{d}/c.yaml"], ["file_output", "filenme"],
-         {"c.yaml": "file_output:\n  enabled: false\n  filenme: x.txt\n"}, code=0,
+         {"c.yaml": "file_output:\n  enabled: false\n  filenme: x.txt\n"}, code=None,
          xfail="a misspelt key inside a known output section of a config file is ignored without a word "
                "(-o file_output.filenme=x is refused with a suggestion; unknown top-level keys get a warning)"),
 ]
@@ -127,7 +127,7 @@ OPTIONS = [
     Case("o-unwritable-file-output", ["-o", "file_output.enabled=true", "-o", "file_output.filename={d}/no/dir/x"],
          ["file_output.filename", "No such file"]),
     Case("o-negative-timeout", ["-o", "output_timeout=-5"], ["output_timeout", "-5"]),
-    Case("o-unknown-key", ["-o", "totally_unknown_key=1"], ["totally_unknown_key"], code=0,
+    Case("o-unknown-key", ["-o", "totally_unknown_key=1"], ["totally_unknown_key"], code=None,
          xfail="an -o key unknown to pdigpy and Falco, with no close match, is accepted without a word "
                "(the same key in a config file gets a warning)"),
 ]
@@ -220,9 +220,13 @@ def test_bad_input_gets_one_clear_complaint(case: Case, tmp_path: Path) -> None:
     lines = stderr_lines(proc)
     assert "Traceback" not in err and "internal error" not in err, err
     assert proc.stdout == b"", "pdigpy wrote on stdout, which belongs to the app"
-    assert proc.returncode != 0, f"exit 0 for bad input {args}; stderr: {err!r}"
-    assert proc.returncode == case.code, err
-    assert lines, "no complaint at all"
+    assert lines, f"no complaint at all (exit {proc.returncode})"
+    if case.code is None:  # a warning and a run, or an error
+        assert proc.returncode in (0, 2), err
+        assert proc.returncode == 2 or "warning" in err.lower(), err
+    else:
+        assert proc.returncode != 0, f"exit 0 for bad input {args}; stderr: {err!r}"
+        assert proc.returncode == case.code, err
     assert len(lines) <= case.max_lines, f"{len(lines)} lines: {err}"
     for needle in case.place:
         assert needle.lower() in err.lower(), f"{needle!r} not named in {err!r}"

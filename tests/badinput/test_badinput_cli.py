@@ -127,6 +127,9 @@ OPTIONS = [
     Case("o-unwritable-file-output", ["-o", "file_output.enabled=true", "-o", "file_output.filename={d}/no/dir/x"],
          ["file_output.filename", "No such file"]),
     Case("o-negative-timeout", ["-o", "output_timeout=-5"], ["output_timeout", "-5"]),
+    Case("o-rules-selection-item", ["-o", "rules[0]=5"], ["-o rules[0]=5", "enable"],
+         xfail="the complaint says 'built-in defaults: rules[0]: ...': it blames the defaults, not the -o item "
+               "that set the value (same for -o append_output[]=...)"),
     Case("o-unknown-key", ["-o", "totally_unknown_key=1"], ["totally_unknown_key"], code=None,
          xfail="an -o key unknown to pdigpy and Falco, with no close match, is accepted without a word "
                "(the same key in a config file gets a warning)"),
@@ -183,6 +186,9 @@ COMMAND_LINES = [
     Case("fail-on-missing-value", ["--fail-on"], ["--fail-on", "expected one argument"]),
     Case("stats-interval-not-a-number", ["--stats-interval", "x", "--", "/bin/true"], ["--stats-interval", "'x'"]),
     Case("stats-interval-negative", ["--stats-interval", "-1", "--", "/bin/true"], ["--stats-interval"]),
+    Case("stats-interval-infinite", ["--stats-interval", "inf", "--", "/bin/true"], ["--stats-interval", "inf"],
+         xfail="'inf' (or 1e300) passes the positive-number check; the stats thread then dies with an "
+               "OverflowError traceback (threading wait: timestamp out of range) and the run exits 0"),
     Case("stats-file-unwritable", ["--stats-file", "{d}/no/dir/s", "--", "/bin/true"], ["--stats-file", "cannot write"]),
     Case("events-unwritable", ["--events", "{d}/no/dir/e", "--", "/bin/true"], ["--events", "cannot write"]),
     Case("list-unknown-source", ["--list=k8s"], ["--list=k8s", "--list=syscall"]),

@@ -61,4 +61,5 @@ def test_one_argument_over_max_arg_strlen_fails_with_e2big(tmp_path, bounds_prog
     assert len(failed) == 1
     # A failed exec leaves the caller's image: the event describes the caller (docs/limits.md).
     assert failed[0].args["args"][:1] == ["exec"]
+    assert failed[0].args["filename"] == "/bin/true"  # what it tried to run
     assert not _execs(traced)

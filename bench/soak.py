@@ -290,7 +290,8 @@ def diagnose_tracemalloc(exe: Path, data_file: Path, turns: int, rules: list[str
         print("fewer than 100k events: no mark snapshot", file=sys.stderr)
         return 1
     flt = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    diff = end.filter_traces(flt).compare_to(snaps["mark"].filter_traces(flt), "traceback")
+    diff = [stat for stat in end.filter_traces(flt).compare_to(snaps["mark"].filter_traces(flt), "traceback")
+            if stat.size_diff > 0]  # growths only: what was freed at exit is not the question
     print(f"pdigpy exit {code}; traced memory now {tracemalloc.get_traced_memory()[0] / 1024:.0f} KiB; "
           "biggest growths since 100k events:")
     for stat in diff[:15]:

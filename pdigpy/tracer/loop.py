@@ -176,14 +176,16 @@ class TraceLoop:
                 return
 
     def _run(self) -> None:
-        # Hot path, written for speed: preallocated ctypes buffers, every name
-        # bound to a local, dict lookups by tid, no allocation per stop beyond
-        # the event itself.
+        # Hot path, written for speed: the common stops (seccomp, then syscall
+        # exit) are tested first by their whole status; two ctypes calls per
+        # stop through the GIL-holding, errno-free twin with prebuilt byref
+        # arguments; every name bound to a local; no allocation per stop
+        # beyond the event itself.
         status = ctypes.c_int(0)
         status_addr = ctypes.byref(status)
         info_buf = ctypes.create_string_buffer(_pt.SYSCALL_INFO_SIZE)
-        info_addr = ctypes.c_void_p(ctypes.addressof(info_buf))
-        ptrace = _pt.ptrace_fast
+        info_ref = ctypes.byref(info_buf)
+        ptrace = _pt.ptrace_hot
         waitpid = _pt.waitpid_fast
         get_errno = _pt.errno
         unpack_entry = _pt.SYSCALL_INFO_ENTRY_FMT.unpack_from
@@ -197,8 +199,8 @@ class TraceLoop:
         NATIVE_ARCH = _pt.NATIVE_AUDIT_ARCH
         X32 = _pt.X32_SYSCALL_BIT
         WALL = _pt.WALL
-        K_SECCOMP = _K_SECCOMP
-        K_SYSCALL = _K_SYSCALL
+        ST_SECCOMP = (_K_SECCOMP << 8) | 0x7F  # whole wait statuses of the two common stops
+        ST_SYSCALL = (_K_SYSCALL << 8) | 0x7F
         seccomp = self.seccomp
         idle_op = P_CONT if seccomp else P_SYSCALL
         by_nr = self.by_nr
@@ -216,6 +218,7 @@ class TraceLoop:
         c = self.c
         flag = self.detach_flag
         root_pid = self.root_pid
+        silent = self.silent_tid  # changes only at an exec event stop: re-read after those
         os_wait = os.waitpid if flag is None else None
         n_seccomp = n_syscall = n_traced = 0
         try:
@@ -247,18 +250,14 @@ class TraceLoop:
                         self.run_detach()
                         break
                 try:
-                    if (st & 0x7F) != 0x7F:
-                        self.on_gone(tid, st)
-                        continue
-                    k = st >> 8
-                    if k == K_SECCOMP:
+                    if st == ST_SECCOMP:
                         n_seccomp += 1
-                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0 and not self.no_syscall_info(tid, True, info_buf):
+                        if ptrace(GSI, tid, GSI_SIZE, info_ref) <= 0 and not self.no_syscall_info(tid, True, info_buf):
                             continue
                         t = unpack_entry(info_buf)
                         nr = t[4]
                         spec = by_nr[nr] if nr < nmax else None
-                        if spec is None or tid == self.silent_tid:
+                        if spec is None or tid == silent:
                             if spec is not None and nr in force_exit:
                                 self.silent_exec_attempt(tid, spec, t[5:11])
                             if ptrace(P_CONT, tid, None, None) == -1:
@@ -267,7 +266,8 @@ class TraceLoop:
                         n_traced += 1
                         args = t[5:11]
                         try:
-                            ev = spec.entry(tid, args, mem) if spec.entry is not None else None
+                            entry = spec.entry
+                            ev = entry(tid, args, mem) if entry is not None else None
                             if spec.exit_stop or nr in force_exit:
                                 pending[tid] = (spec, args, ev)
                                 if ptrace(P_SYSCALL, tid, None, None) == -1:
@@ -283,16 +283,17 @@ class TraceLoop:
                         if ptrace(P_CONT, tid, None, None) == -1:
                             c.esrch_races += 1
                         continue
-                    if k == K_SYSCALL:
+                    if st == ST_SYSCALL:
                         n_syscall += 1
-                        if ptrace(GSI, tid, GSI_SIZE, info_addr) <= 0 and not self.no_syscall_info(tid, False, info_buf):
+                        if ptrace(GSI, tid, GSI_SIZE, info_ref) <= 0 and not self.no_syscall_info(tid, False, info_buf):
                             continue
-                        op = info_buf[0][0]
+                        t = unpack_exit(info_buf)  # the common case; op is at [0] in both layouts
+                        op = t[0]
                         if op == OP_EXIT:
                             p = pending_pop(tid, None)
                             if p is not None:
                                 spec, args, ev = p
-                                rval = unpack_exit(info_buf)[4]
+                                rval = t[4]
                                 try:
                                     eargs = spec.exit(tid, args, ev, rval, mem)
                                 except Exception as exc:
@@ -311,7 +312,7 @@ class TraceLoop:
                             nr = t[4]
                             if t[1] != NATIVE_ARCH or nr & X32:
                                 self.compat_syscall(tid, t[1], nr)
-                            elif nr < nmax and tid != self.silent_tid:
+                            elif nr < nmax and tid != silent:
                                 spec = by_nr[nr]
                                 if spec is not None:
                                     n_traced += 1
@@ -333,8 +334,13 @@ class TraceLoop:
                         if ptrace(P_SYSCALL, tid, None, None) == -1:
                             c.esrch_races += 1
                         continue
+                    if (st & 0x7F) != 0x7F:
+                        self.on_gone(tid, st)
+                        continue
+                    k = st >> 8
                     if k > 0xFF:
                         self.on_event_stop(tid, k >> 8, k & 0xFF)
+                        silent = self.silent_tid
                         if self.mode_changed:  # seccomp refused: rebind the loop for PTRACE_SYSCALL
                             break
                         continue
@@ -375,6 +381,9 @@ class TraceLoop:
 
         Falls back to the registers (PTRACE_GETREGSET); False when the thread is gone.
         """
+        # The hot twin keeps no errno: ask once more through the errno-keeping binding.
+        if _pt.ptrace(self.gsi_request, tid, _pt.SYSCALL_INFO_SIZE, ctypes.addressof(info_buf)) > 0:
+            return True
         expect_exit = not seccomp_stop and (self.seccomp or tid in self.pending)
         if _pt.errno() != errno.ESRCH and _pt.fill_syscall_info_from_regs(tid, seccomp_stop, info_buf, expect_exit):
             self.c.regs_fallbacks += 1

@@ -34,9 +34,10 @@ class ProcessMemory:
         self._view = memoryview(self._buf)
         self._buf_addr = ctypes.addressof((ctypes.c_char * _BUF_SIZE).from_buffer(self._buf))
         self._local = _pt.IoVec(self._buf_addr, _BUF_SIZE)
-        self._local_addr = ctypes.c_void_p(ctypes.addressof(self._local))
+        # byref objects built once: the cheapest pointer argument for ctypes
+        self._local_addr = ctypes.byref(self._local)
         self._remote = (_pt.IoVec * _MAX_IOV)()
-        self._remote_addr = ctypes.c_void_p(ctypes.addressof(self._remote))
+        self._remote_addr = ctypes.byref(self._remote)
         self._remote0 = self._remote[0]  # a view, reused: indexing allocates
         self.reads = 0
         self.failures = 0
@@ -72,7 +73,7 @@ class ProcessMemory:
             a = page_end
         self._local.iov_len = size
         self.reads += 1
-        got = _pt.process_vm_readv_fast(tid, self._local_addr, 1, self._remote_addr, n, 0)
+        got = _pt.process_vm_readv_hot(tid, self._local_addr, 1, self._remote_addr, n, 0)
         if got <= 0:
             self.failures += 1
             return b""
@@ -102,7 +103,7 @@ class ProcessMemory:
             iov.iov_len = chunk
             local.iov_len = chunk
             self.reads += 1
-            got = _pt.process_vm_readv_fast(tid, self._local_addr, 1, self._remote_addr, 1, 0)
+            got = _pt.process_vm_readv_hot(tid, self._local_addr, 1, self._remote_addr, 1, 0)
             if got <= 0:
                 self.failures += 1
                 if not parts:

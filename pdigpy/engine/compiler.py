@@ -206,7 +206,7 @@ class _Compiler:
             if kind == "exists":
                 return f"(_g{n}(evt) is not None)"
             value = f"(_v := _g{n}(evt)) is not None"
-            if kind in ("==", "!="):
+            if kind in ("==", "!=", "<", "<=", ">", ">="):
                 return f"({value} and _v {kind} _k{n})"
             if kind == "in":
                 return f"({value} and _v in _k{n})"
@@ -334,6 +334,14 @@ class _Compiler:
         return hit[1]
 
     def _compile_check(self, node: Check) -> Predicate:
+        predicate = self._compile_check_inner(node)
+        lhs = node.lhs
+        if isinstance(lhs, FieldRef) and getattr(predicate, "on_value", None) is not None:
+            # compile_plan reads the field once per event into a local and tests that local.
+            predicate.field_key = lhs.name if lhs.arg is None else f"{lhs.name}[{lhs.arg}]"  # type: ignore[attr-defined]
+        return predicate
+
+    def _compile_check_inner(self, node: Check) -> Predicate:
         op = "=" if node.op == "==" else node.op
         lhs = self._operand(node.lhs)
         self._check_operator(node, op, lhs)
@@ -344,7 +352,7 @@ class _Compiler:
 
         if op == "exists":
             if lhs.any_of:
-                return lambda evt: bool(get(evt))
+                return _on_value(lambda evt: bool(get(evt)), get, bool)
             return _inlinable(lambda evt: get(evt) is not None, "exists", get, None)
 
         if isinstance(node.rhs, (FieldValue, Transformer)):
@@ -353,6 +361,11 @@ class _Compiler:
         consts = self._constants(node, op, lhs)
         if node.modifier:
             test = _modifier_test(node.modifier, op, lhs.type, consts, node.pos)
+            plain = not (lhs.any_of or lhs.either or lhs.is_list)
+            if (plain and node.modifier == "anyof" and op in ("startswith", "endswith") and lhs.type == "string"
+                    and all(isinstance(c, str) for c in consts)):
+                # str.startswith/endswith take a tuple: the whole or-chain in one C call.
+                return _inlinable(_wrap(get, test, lhs, op), op, get, tuple(consts))
         elif lhs.is_list and not (lhs.any_of or lhs.either):
             return _list_check(op, get, frozenset(consts))
         else:
@@ -471,7 +484,7 @@ class _Compiler:
 
 # Checks the generated expression evaluates itself (see _Compiler._source).
 _INLINE_OPS = {
-    "=": "==", "!=": "!=", "in": "in", "intersects": "in",
+    "=": "==", "!=": "!=", "in": "in", "intersects": "in", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
     "contains": "contains", "startswith": "startswith", "endswith": "endswith",
 }
 _INLINE_TYPES = frozenset({"string", "int", "uint", "bool", "port", "reltime", "abstime", "ipaddr"})
@@ -479,6 +492,13 @@ _INLINE_TYPES = frozenset({"string", "int", "uint", "bool", "port", "reltime", "
 
 def _inlinable(predicate: Predicate, kind: str, get: Callable, const: Any) -> Predicate:
     predicate.inline = (kind, get, const)  # type: ignore[attr-defined]
+    predicate.on_value = (get, None)  # type: ignore[attr-defined]
+    return predicate
+
+
+def _on_value(predicate: Predicate, get: Callable, test: Callable[[Any], bool]) -> Predicate:
+    """Mark ``predicate(evt) == test(get(evt))``, test taking None too: compile_plan memoises get."""
+    predicate.on_value = (get, test)  # type: ignore[attr-defined]
     return predicate
 
 
@@ -628,6 +648,17 @@ def _modifier_test(modifier: str, op: str, ftype: str, consts: list[Any], pos: i
         op = "="  # on IP and network types a modified operator degrades to equality
     dummy = Check(FieldRef("_"), op, None, None, pos)
     tests = tuple(_one_test(op, ftype, c, dummy) for c in consts)
+    if modifier == "anyof" and ftype == "string" and consts and all(isinstance(c, str) for c in consts):
+        # Hot path: merged or-chains (engine.merge_or_checks) land here; one C call instead of N.
+        if op in ("startswith", "endswith"):
+            tup = tuple(consts)
+            return (lambda v: v.startswith(tup)) if op == "startswith" else (lambda v: v.endswith(tup))
+        if op in ("contains", "icontains"):
+            texts = consts if op == "contains" else [ascii_lower(c) for c in consts]
+            search = re.compile("|".join(re.escape(c) for c in texts)).search
+            if op == "contains":
+                return lambda v: search(v) is not None
+            return lambda v: search(ascii_lower(v)) is not None
     if modifier == "anyof":
         return lambda v: any(t(v) for t in tests)
     if modifier == "allof":
@@ -641,33 +672,40 @@ def _wrap(get: Callable, test: Callable[[Any], bool], lhs: _Operand, op: str) ->
     # Hot path: these closures run per event; no lookups beyond locals.
     if lhs.any_of:
 
+        def any_value(v: Any) -> bool:
+            return v is not None and any(map(test, v))
+
         def check_any(evt: Any) -> bool:
             v = get(evt)
             return v is not None and any(map(test, v))
 
-        return check_any
+        return _on_value(check_any, get, any_value)
     if lhs.either:
         if op == "!=":
 
-            def check_both(evt: Any) -> bool:
-                v = get(evt)
+            def both_values(v: Any) -> bool:
                 if v is None:
                     return False
                 if not isinstance(v, (list, tuple)):
                     return test(v)
                 return all(map(test, v))
 
-            return check_both
+            def check_both(evt: Any) -> bool:
+                return both_values(get(evt))
 
-        def check_either(evt: Any) -> bool:
-            v = get(evt)
+            return _on_value(check_both, get, both_values)
+
+        def either_value(v: Any) -> bool:
             if v is None:
                 return False
             if not isinstance(v, (list, tuple)):
                 return test(v)
             return any(map(test, v))
 
-        return check_either
+        def check_either(evt: Any) -> bool:
+            return either_value(get(evt))
+
+        return _on_value(check_either, get, either_value)
 
     def check(evt: Any) -> bool:
         v = get(evt)
@@ -680,17 +718,15 @@ def _list_check(op: str, get: Callable, members: frozenset) -> Predicate:
     # Hot path: list-typed fields (fd.types, getopt(...)).
     if op == "in":
 
-        def check_subset(evt: Any) -> bool:
-            v = get(evt)
+        def subset(v: Any) -> bool:
             return bool(v) and all(x in members for x in v)
 
-        return check_subset
+        return _on_value(lambda evt: subset(get(evt)), get, subset)
 
-    def check_intersects(evt: Any) -> bool:
-        v = get(evt)
+    def intersects(v: Any) -> bool:
         return bool(v) and any(x in members for x in v)
 
-    return check_intersects
+    return _on_value(lambda evt: intersects(get(evt)), get, intersects)
 
 
 def _pair_test(op: str, ftype: str, is_list: bool) -> Callable[[Any, Any], bool]:
@@ -722,3 +758,218 @@ def _pair_test(op: str, ftype: str, is_list: bool) -> Callable[[Any, Any], bool]
     if fn is None:
         raise CompileError(f"'{op}' operator does not support a field on the right-hand side")
     return fn
+
+
+# ------------------------------------------------------------ evaluation plans
+
+_UNSET = object()  # "not computed yet" for the memo locals of a plan function
+
+
+def compile_plan(
+    registry,
+    evtype: str,
+    shared: list,
+    rules: list[tuple[tuple[int, ...], Any]],
+    first: bool,
+) -> Callable[[Any], Any]:
+    """One Python function evaluating every rule of one event type: ``run(evt)`` returns the
+    indices of the matching ``rules`` (a tuple of the first only when ``first``).
+
+    ``rules[k] = (shared ids, rest)``: rule k matches when each ``shared[id]`` node and the
+    ``rest`` node (None: nothing more) hold. Inside the function each field is extracted at most
+    once per event (a local filled on first use), each shared node is evaluated at most once, and
+    checks on ``evt.type``/``evt.num`` are decided for ``evtype`` at generation time. Checks are
+    pure, so this gives the result of evaluating every rule's condition on its own.
+    """
+    return _PlanWriter(registry, evtype).function(shared, rules, first)
+
+
+class _PlanWriter:
+    """Writes the source of one plan function.
+
+    Fields live in locals ``f0, f1 ...`` (``U`` until extracted); shared nodes and guards in
+    ``c0 ...``/``g0 ...`` memo locals. The writer tracks which field locals are certainly
+    assigned at each point of the straight-line code (``known``): an and/or evaluates its first
+    child always, and each later child only after the earlier ones; a memo's expression ran
+    either here or earlier in the same call. A known field is read as the bare local, others
+    through ``(f if f is not U else (f := G(evt)))``.
+    """
+
+    def __init__(self, registry, evtype: str) -> None:
+        self.compiler = _Compiler(registry, None)
+        self.evtype = evtype
+        self.ns: dict[str, Any] = {"U": _UNSET}
+        self.names: dict[int, str] = {}  # id(object) -> global name in ns
+        self.fields: dict[str, str] = {}  # field key -> local name
+        self.keep: list[Any] = []  # objects named in ns (ids stay valid)
+
+    def _name(self, obj: Any, prefix: str) -> str:
+        name = self.names.get(id(obj))
+        if name is None:
+            name = self.names[id(obj)] = f"{prefix}{len(self.names)}"
+            self.ns[name] = obj
+            self.keep.append(obj)
+        return name
+
+    def _field(self, key: str, get: Callable, known: set) -> tuple[str, str]:
+        """(value expression, local name) of a field."""
+        local = self.fields.get(key)
+        if local is None:
+            local = self.fields[key] = f"f{len(self.fields)}"
+            self.ns[f"G{local}"] = get
+        if local in known:
+            return local, local
+        return f"({local} if {local} is not U else ({local} := G{local}(evt)))", local
+
+    def _is_cheap(self, node) -> bool:
+        """A single check written inline without a call: recomputing it costs no more than a memo."""
+        if not isinstance(node, Check) or _is_type_check(node):
+            return isinstance(node, Check)
+        predicate = self.compiler._check(node)
+        inline = getattr(predicate, "inline", None)
+        return getattr(predicate, "field_key", None) is not None and inline is not None and inline[0] != "call"
+
+    def function(self, shared: list, rules: list, first: bool) -> Callable[[Any], Any]:
+        cheap = [self._is_cheap(n) for n in shared]
+        memos: list[str] = []  # memo locals, in order of creation
+
+        def shared_part(sid: int, known: set) -> tuple[str, set]:
+            src, must = self.expr(shared[sid], 0, known)
+            if src in ("True", "False") or cheap[sid]:
+                return src, must
+            name = f"c{sid}"
+            if name not in memos:
+                memos.append(name)
+            return f"({name} if {name} is not U else ({name} := {src}))", must
+
+        # Guards: the conjunction of a rule's shared checks (a macro such as open_read, often the
+        # same for many rules) is memoised as a whole, so that a rule whose guard failed for this
+        # event costs one test. A guard reuses the memo of its longest prefix that is a guard too.
+        fulls = {sids for sids, _rest in rules if len(sids) > 1}
+        uses = {t: sum(1 for sids, _rest in rules if sids[: len(t)] == t) for t in fulls}
+        guard_names: dict[tuple, str] = {}
+
+        def conj(parts: list) -> tuple[str, set]:
+            """and-join (src, must) parts, with constant folding; must = the first part's."""
+            srcs = [p for p, _m in parts if p != "True"]
+            if "False" in srcs:
+                return "False", set()
+            musts = [m for p, m in parts if p != "True"]
+            return (" and ".join(srcs) if srcs else "True"), (musts[0] if musts else set())
+
+        def guard(sids: tuple, known: set) -> list[tuple[str, set]]:
+            n = next((n for n in range(len(sids), 1, -1) if uses.get(sids[:n], 0) > 1), 0)
+            parts: list[tuple[str, set]] = []
+            k = set(known)
+            if n:
+                prefix = sids[:n]
+                inner_parts = guard(prefix[:-1], k)
+                for _p, m in inner_parts:
+                    k |= m
+                inner_parts.append(shared_part(prefix[-1], k))
+                src, must = conj(inner_parts)
+                if src not in ("True", "False"):
+                    name = guard_names.get(prefix)
+                    if name is None:
+                        name = guard_names[prefix] = f"g{len(guard_names)}"
+                        memos.append(name)
+                    src = f"({name} if {name} is not U else ({name} := ({src})))"
+                parts.append((src, must))
+                k |= must
+            for sid in sids[n:]:
+                part = shared_part(sid, k)
+                parts.append(part)
+                k |= part[1]
+            return parts
+
+        body = []
+        known: set = set()
+        for k, (sids, rest) in enumerate(rules):
+            parts = guard(sids, known)
+            if rest is not None:
+                kk = set(known)
+                for _p, m in parts:
+                    kk |= m
+                parts.append(self.expr(rest, 0, kk))
+            cond, must = conj(parts)
+            if cond == "False":
+                continue
+            body.append(f"    if {cond}:")
+            body.append(f"        return ({k},)" if first else f"        out.append({k})")
+            known |= must  # the condition ran: its first part's fields are extracted from here on
+        head = ["def run(evt):"] + [f"    # {local}: {key}" for key, local in self.fields.items()]
+        memo = memos + list(self.fields.values())
+        if memo:
+            head.append("    " + " = ".join(memo) + " = U")
+        if not first:
+            head.append("    out = []")
+        tail = ["    return ()" if first else "    return out"]
+        src = "\n".join(head + body + tail) + "\n"
+        exec(compile(src, f"<pdigpy plan {self.evtype}>", "exec"), self.ns)  # noqa: S102 - generated above
+        run = self.ns["run"]
+        run.source = src  # for debugging and tests
+        return run
+
+    def expr(self, node, depth: int, known: set) -> tuple[str, set]:
+        """(Python source, fields certainly extracted by it) for ``node``; evt.type/evt.num checks
+        are decided for this event type. ``known`` is not changed."""
+        if depth > _MAX_SOURCE_DEPTH:  # Python limits nesting: deep subtrees stay closures
+            return f"{self._name(self.compiler.compile(node), 'P')}(evt)", set()
+        if isinstance(node, Check):
+            return self._check_source(node, known)
+        if isinstance(node, (And, Or)):
+            decisive, neutral = ("False", "True") if isinstance(node, And) else ("True", "False")
+            parts = []
+            must: set | None = None
+            k = known
+            for child in _cheap_first(node.children):
+                src, m = self.expr(child, depth + 1, k)
+                if src == decisive:  # checks are pure: the earlier children need not run
+                    return decisive, set()
+                if src != neutral:
+                    parts.append(src)
+                    if must is None:
+                        must = m
+                    k = k | m
+            if not parts:
+                return neutral, set()
+            joiner = " and " if isinstance(node, And) else " or "
+            return (parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"), must or set()
+        if isinstance(node, Not):
+            src, m = self.expr(node.child, depth + 1, known)
+            if src in ("True", "False"):
+                return ("False" if src == "True" else "True"), set()
+            return f"(not {src})", m
+        if isinstance(node, MacroRef):
+            raise CompileError(f"Undefined macro '{node.name}' used in filter.", node.pos)
+        raise CompileError(f"unexpected node in condition: {type(node).__name__}")
+
+    def _check_source(self, node: Check, known: set) -> tuple[str, set]:
+        from pdigpy.engine.index import static_truth
+
+        truth = static_truth(node, self.evtype)
+        if truth is not None:
+            return str(truth), set()
+        predicate = self.compiler._check(node)
+        key = getattr(predicate, "field_key", None)
+        if key is None:
+            return f"{self._name(predicate, 'P')}(evt)", set()
+        get, test = predicate.on_value
+        value, v = self._field(key, get, known)
+        must = {v}
+        inline = getattr(predicate, "inline", None)
+        if inline is None:
+            return f"{self._name(test, 'T')}({value})", must
+        kind, _get, const = inline
+        if kind == "exists":
+            return f"({value} is not None)", must
+        k = self._name(const, "K") if const is not None else "None"
+        if kind in ("==", "!=", "<", "<=", ">", ">="):
+            return f"({value} is not None and {v} {kind} {k})", must
+        if kind == "in":
+            return f"({value} is not None and {v} in {k})", must
+        if kind == "contains":
+            return f"({value} is not None and {k} in {v})", must
+        if kind == "call":
+            return f"({value} is not None and {k}({v}))", must
+        return f"({value} is not None and {v}.{kind}({k}))", must  # startswith / endswith

@@ -463,25 +463,55 @@ def _bad_utf8(path: str, raw: bytes, err: UnicodeDecodeError) -> FileResult:
 
 
 class _Plan:
-    """Per event type: ``entries`` = (shared check ids, rest predicate or None, render, rule) in
-    evaluation order; ``shared`` = the predicates of checks used by two or more of the rules;
-    ``run(evt)`` = generated code returning the indices of the matching entries (the first only
-    with ``rule_matching: first``)."""
+    """Per event type: ``entries`` = (shared check ids, rest node or None, render, rule) in
+    evaluation order; ``shared`` = the nodes of checks used by two or more of the rules;
+    ``run(evt)`` = one generated function (compiler.compile_plan) returning the indices of the
+    matching entries (the first only with ``rule_matching: first``)."""
 
-    __slots__ = ("entries", "shared", "run")
+    __slots__ = ("entries", "shared", "run", "env", "_preds")
 
-    def __init__(self, entries: list, shared: list, first: bool):
+    def __init__(self, evtype: str, entries: list, shared: list, first: bool, env: CompileEnv):
+        from pdigpy.engine.compiler import compile_plan
+
         self.entries = entries
         self.shared = shared
-        self.run = _generate(entries, shared, first) if entries else None
+        self.env = env
+        self._preds = None
+        if not entries:
+            self.run = None
+            return
+        try:
+            self.run = compile_plan(env.registry, evtype, shared, [(e[0], e[1]) for e in entries], first)
+        except (RecursionError, SyntaxError, MemoryError):  # a condition too large for one function
+            shared_preds, rests = self._predicates()
+            self.run = _generate([(e[0], rests[i]) for i, e in enumerate(entries)], shared_preds, first)
+
+    def _predicates(self) -> tuple[list, list]:
+        """Closures of the shared and rest nodes, compiled on first need (the slow path only)."""
+        if self._preds is None:
+            from pdigpy.engine.ruleset import _compile
+
+            shared = [_compile(self.env, n)[0] for n in self.shared]
+            rests = []
+            for _sids, rest, _render, rule in self.entries:
+                if rest is None:
+                    rests.append(None)
+                    continue
+                try:
+                    rests.append(_compile(self.env, rest)[0])
+                except Exception:  # the whole condition compiled, so this is not expected
+                    rests.append(rule.match)
+            self._preds = (shared, rests)
+        return self._preds
 
     def slow(self, evt: Event, engine: RuleEngine, start: int = 0) -> list[int]:
         """The same as ``run`` with each rule guarded: used when ``run`` raised, to find the rule."""
-        shared = self.shared
+        shared, rests = self._predicates()
         memo = [_UNSET] * len(shared)
         hits = []
         for i in range(start, len(self.entries)):
-            sids, rest, _render, rule = self.entries[i]
+            sids, _rest, _render, rule = self.entries[i]
+            rest = rests[i]
             try:
                 ok = True
                 for sid in sids:
@@ -503,14 +533,14 @@ class _Plan:
 
 
 def _generate(entries: list, shared: list, first: bool):
-    """Straight-line Python for one event type: shared checks are locals computed on first use."""
+    """Straight-line Python calling one closure per shared check and rule (fallback of compile_plan)."""
     params = [f"S{i}" for i in range(len(shared))] + [f"R{k}" for k, e in enumerate(entries) if e[1] is not None]
     body = ["def run(evt):"]
     if shared:
         body.append("    " + " = ".join(f"c{i}" for i in range(len(shared))) + " = UNSET")
     if not first:
         body.append("    out = []")
-    for k, (sids, rest, _render, _rule) in enumerate(entries):
+    for k, (sids, rest) in enumerate(entries):
         body.append("    while True:")
         for sid in sids:
             body.append(f"        if c{sid} is UNSET:")
@@ -609,7 +639,6 @@ def _plain_string_test(registry) -> Any:
 def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) -> _Plan:
     from pdigpy.engine.ast import And
     from pdigpy.engine.index import static_truth
-    from pdigpy.engine.ruleset import _compile
 
     plain_string = _plain_string_test(env.registry)
     split: list[tuple[Rule, list]] = []
@@ -635,26 +664,20 @@ def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) ->
     shared: list = []
     entries = []
     for r, parts in split:
-        try:
-            sids = []
-            unique = []
-            for c in parts:
-                if counts[c] > 1:
-                    sid = ids.get(c)
-                    if sid is None:
-                        sid = ids[c] = len(shared)
-                        shared.append(_compile(env, c)[0])
-                    sids.append(sid)
-                else:
-                    unique.append(c)
-            if not unique:
-                rest = None
+        sids = []
+        unique = []
+        for c in parts:
+            if counts[c] > 1:
+                sid = ids.get(c)
+                if sid is None:
+                    sid = ids[c] = len(shared)
+                    shared.append(c)
+                sids.append(sid)
             else:
-                rest = _compile(env, unique[0] if len(unique) == 1 else And(tuple(unique)))[0]
-            entries.append((tuple(sids), rest, r.formatter.render, r))
-        except Exception:  # the whole condition compiled, so this is not expected: use it as is
-            entries.append(((), r.match, r.formatter.render, r))
-    return _Plan(entries, shared, first)
+                unique.append(c)
+        rest = None if not unique else (unique[0] if len(unique) == 1 else And(tuple(unique)))
+        entries.append((tuple(sids), rest, r.formatter.render, r))
+    return _Plan(evtype, entries, shared, first, env)
 
 
 def _opt_str(v) -> str | None:

@@ -141,3 +141,123 @@ def test_or_chains_on_one_string_field_are_merged(cond, merged):
 
     node = merge_or_checks(parse_condition(cond), _plain_string_test(FieldRegistry()))
     assert ast_to_str(node) == merged
+
+
+# ---------------------------------------------------------------- random events
+
+_PATHS = ["/etc/shadow", "/etc/passwd", "/etc/sudoers", "/etc/x.conf", "/etc/ld.so.preload", "/root/.ssh/id_rsa",
+          "/home/u/.ssh/authorized_keys", "/root/.bashrc", "/home/u/.bash_history", "/dev/shm/x", "/dev/null",
+          "/dev/mem", "/proc/1/environ", "/proc/self/mem", "/usr/bin/tool", "/bin/sh", "/var/log/syslog",
+          "/var/lib/rpm/Packages", "/tmp/../etc/passwd", "../../etc/shadow", "x.txt", "/sys/fs/cgroup/x/release_agent",
+          "/var/spool/cron/crontabs/root", "/etc/apt/sources.list", "/lib/x86_64-linux-gnu/liblzma.so.5", "/.hidden",
+          "/tmp/.x", "/usr/lib/../bin/x", "relative/path", "", "/root/.aws/credentials", "/etc/pam.d/sshd",
+          "/var/run/docker.sock", "/proc/sys/kernel/core_pattern", "/boot/vmlinuz", "/opt/app/.env"]
+_COMMS = ["sh", "bash", "sshd", "python3", "nc", "sudo", "cron", "dpkg", "apt", "node", "java", "vi", "tar", "curl",
+          "runc", "containerd", "mysqld", "docker", "systemd", "kubelet", "find", "gcc", "ncat", "socat", "su"]
+_INTS = [0, 1, 2, 3, 0o100 | 1, 0o1000 | 2, 0o2000 | 1, 0x80000, 0o777, 4, 9, 100, -1, 0o4755]
+_IPS = ["127.0.0.1", "8.8.8.8", "10.1.2.3", "169.254.169.254", "0.0.0.0", "192.168.1.5"]
+
+
+def _random_events(state, infos, types, rng, n):
+    import dataclasses
+
+    from pdigpy.events.schema import EVENT_SCHEMA
+
+    events = []
+    for num in range(1, n + 1):
+        info = rng.choice(infos)
+        etype = rng.choice(types)
+        res = rng.choice([0, 0, 3, 9, -2, -13])
+        if etype in ("execve", "execveat"):
+            comm = rng.choice(_COMMS)
+            new = dataclasses.replace(info, comm=comm, exe=comm, exepath=rng.choice(["/usr/bin/", "/tmp/", "/dev/shm/"]) + comm,
+                                      args=rng.sample(["-c", "id", "-e", "/bin/sh", "x", "--pw", "1234"], 2),
+                                      uid=rng.choice([0, 1000]), tty=rng.choice([0, 34816]))
+            args = execve_args(new, res, new.exepath, etype)
+        else:
+            args = {}
+            for p in EVENT_SCHEMA.get(etype, ()):
+                t = p.ptype
+                if t in ("FSPATH", "FSRELPATH", "CHARBUF"):
+                    v = rng.choice(_PATHS)
+                elif t == "SOCKTUPLE":
+                    v = SockTuple("ipv4", rng.choice(["tcp", "udp"]), rng.choice(_IPS), rng.choice([0, 4444, 53, 80]),
+                                  rng.choice(_IPS), rng.choice([22, 53, 443, 4444, 6667]))
+                elif t == "SOCKADDR":
+                    v = SockAddr("ipv4", rng.choice(_IPS), rng.choice([22, 53, 443, 4444]))
+                elif t == "BYTEBUF":
+                    v = rng.choice([b"", b"GET / HTTP/1.1\r\n", b"\x7fELF"])
+                elif t in ("PID",):
+                    v = rng.choice(infos).pid
+                elif t in ("UID", "GID"):
+                    v = rng.choice([0, 1000, 65534])
+                elif t == "FD":
+                    v = rng.choice([-1, 3, 5, 9, 100, -100])
+                elif t == "ERRNO":
+                    v = res
+                else:
+                    v = rng.choice(_INTS)
+                args[p.name] = v
+        evt = Event(num=num, ts=num, tid=info.tid, pid=info.pid, type=etype, res=res, args=args)
+        state.apply(evt)
+        events.append(evt)
+    return events
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generated_plans_equal_plain_on_random_events(world, seed):
+    """compile_plan (fields read once, memoised guards, type checks folded) against each rule's own
+    compiled condition, on random events of every type the rules name, in both matching modes."""
+    import random
+
+    engine, _events = world
+    state = engine.registry.state
+    infos = [t for t in state.threads.values() if t.proc is not None]
+    from pdigpy.events.procinfo import ProcInfo
+
+    snaps = []
+    for t in infos[:40]:
+        snaps.append(ProcInfo(tid=t.tid, pid=t.pid, ptid=t.ptid, comm=t.comm, exe=t.proc.exe, exepath=t.proc.exepath,
+                              args=list(t.proc.args), cwd=getattr(t.proc, "cwd", "") or "/",
+                              cgroups=list(t.proc.cgroups)))
+    rng = random.Random(seed)
+    types = sorted(engine.event_types())
+    events = _random_events(state, snaps, types, rng, 1500)
+    first = RuleEngine(engine.registry, rule_matching="first", append_output=[], cache=False)
+    assert first.load_files([str(p) for p in UPSTREAM]).ok
+    first.enable("*")
+    fired = 0
+    for evt in events:
+        want = plain(engine, evt)
+        assert [a.rule for a in engine.evaluate(evt)] == want, (evt.type, evt.args)
+        assert [a.rule for a in first.evaluate(evt)] == want[:1], (evt.type, evt.args)
+        fired += len(want)
+    assert fired > 0
+
+
+def test_generated_plan_reads_each_field_once():
+    """The generated function of openat extracts a field through its getter at most once per event."""
+    state = State()
+    engine = RuleEngine(FieldRegistry(state), rule_matching="all", append_output=[], cache=False)
+    assert engine.load_files([str(p) for p in UPSTREAM]).ok
+    engine.enable("*")
+    plan = engine._plan("openat")
+    ns = plan.run.__globals__
+    calls: dict[str, int] = {}
+    for name in [k for k in ns if k.startswith("Gf")]:
+        get = ns[name]
+
+        def counting(evt, _get=get, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _get(evt)
+
+        ns[name] = counting
+    info = read_procinfo(os.getpid())
+    state.add_snapshot(info)
+    evt = Event(num=1, ts=1, tid=info.tid, pid=info.pid, type="openat", res=9,
+                args={"fd": 9, "dirfd": -100, "name": "/etc/x.conf", "flags": O_WRONLY | O_CREAT, "mode": 0, "dev": 0,
+                      "ino": 0})
+    state.apply(evt)
+    plan.run(evt)
+    assert calls and max(calls.values()) == 1
+    assert "evt.type" not in plan.run.source.split("def run")[1].split("\n    if")[0]  # decided at generation

@@ -86,11 +86,18 @@ def _open_flags(e: Event) -> int:
 
 
 def _is_open_read(e: Event) -> bool:
-    return e.type in _OPEN_EVENTS and bool(_open_flags(e) & O_RDONLY)
+    # Hot path (every open, most rules): no helper call.
+    if e.type not in _OPEN_EVENTS:
+        return False
+    f = e.args.get("flags")
+    return isinstance(f, int) and bool(f & O_RDONLY)
 
 
 def _is_open_write(e: Event) -> bool:
-    return e.type in _OPEN_EVENTS and bool(_open_flags(e) & O_WRONLY)
+    if e.type not in _OPEN_EVENTS:
+        return False
+    f = e.args.get("flags")
+    return isinstance(f, int) and bool(f & O_WRONLY)
 
 
 def _is_open_exec(e: Event) -> bool:
@@ -383,24 +390,24 @@ def _f_arg(reg, info, arg):
         fd_r, pid_r, uid_r, gid_r = res["fd_resolver"], res["pid_resolver"], res["uid_resolver"], res["gid_resolver"]
 
         pure = _pure_event_types(name)
-        cache: dict[tuple[str, Any], str | None] = {}
+        caches: dict[str, dict[int, str | None]] = {t: {} for t in pure}  # event type -> value -> text
 
         def extract(e: Event) -> str | None:
             args = e.args
-            if name not in args:
+            value = args.get(name, _MISS)
+            if value is _MISS:
                 return None
-            etype = e.type
-            value = args[name]
-            if etype in pure and value.__class__ is int:
-                # Flags, modes, errnos and numbers render from the value alone: memoised.
-                key = (etype, value)
-                hit = cache.get(key, _MISS)
-                if hit is not _MISS:
-                    return hit
-                out = render_arg(e, name, fd_r, pid_resolver=pid_r, uid_resolver=uid_r, gid_resolver=gid_r)
-                if len(cache) < 4096:
-                    cache[key] = out
-                return out
+            if value.__class__ is int:
+                cache = caches.get(e.type)
+                if cache is not None:
+                    # Flags, modes, errnos and numbers render from the value alone: memoised.
+                    hit = cache.get(value, _MISS)
+                    if hit is not _MISS:
+                        return hit
+                    out = render_arg(e, name, fd_r, pid_resolver=pid_r, uid_resolver=uid_r, gid_resolver=gid_r)
+                    if len(cache) < 4096:
+                        cache[value] = out
+                    return out
             return render_arg(e, name, fd_r, pid_resolver=pid_r, uid_resolver=uid_r, gid_resolver=gid_r)
     else:
 

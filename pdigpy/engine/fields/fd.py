@@ -127,18 +127,36 @@ def _fdi_or_failed(get: Callable[[Any], Any], get_failed: Callable[[_FailedOpen]
     return factory
 
 
+def _fd_name(reg, info, arg):
+    # Hot path: fd.name is read by most file rules; the record's attribute without a getter call.
+    def extract(e: Event) -> Any:
+        f = e.fdinfo
+        if f is not None:
+            return f.name
+        fo = failed_open(e)
+        return None if fo is None else fo.name
+
+    return make(info, arg, extract)
+
+
 def _directory(f: FdInfo) -> str | None:
+    # Hot path (open rules): _dirname inlined.
     t = f.type
     if t == "directory":
         return f.name or None
     if t == "file" or t == "memfd" or f.typechar in ("f", "d"):
-        return _dirname(f.name) if f.name else None
+        name = f.name
+        if not name:
+            return None
+        i = name.rfind("/")
+        return "/" if i <= 0 else name[:i]
     return None
 
 
 def _filename(f: FdInfo) -> str | None:
     if f.type == "file":  # a failed open (type "") has no filename, as in Falco
-        return _basename(f.name) if f.name else None
+        name = f.name
+        return name[name.rfind("/") + 1 :] if name else None
     return None
 
 
@@ -326,7 +344,7 @@ FIELDS = [
     FieldDef(_info("fd.typechar", "string", "fd type as one character: f d 4 6 u p ..."),
              _fdi_or_failed(lambda f: f.typechar or None, lambda fo: "f")),
     FieldDef(_info("fd.name", "string", "Full name: absolute path, or cip:cport->sip:sport, or unix path."),
-             _fdi_or_failed(lambda f: f.name, lambda fo: fo.name)),
+             _fd_name),
     FieldDef(_info("fd.nameraw", "string", "The path as passed to the syscall."),
              _fdi_or_failed(lambda f: f.nameraw or f.name, lambda fo: fo.nameraw)),
     FieldDef(_info("fd.directory", "string", "Directory of a file; a directory fd's own path."),

@@ -146,6 +146,15 @@ def _thread(get: Callable[[Any], Any], bits: int = 64):
     return factory
 
 
+def _thread_comm(reg, info, arg):
+    # Hot path: proc.name is read by most rules; no getter call.
+    def extract(e: Event) -> Any:
+        t = e.thread
+        return None if t is None else t.comm
+
+    return make(info, arg, extract, extra={"bits": 64})
+
+
 def _parent(get: Callable[[Any], Any]):
     def factory(reg, info, arg):
         def extract(e: Event) -> Any:
@@ -445,7 +454,7 @@ FIELDS = [
     FieldDef(_info("proc.exepath", "string", "Executable path, symlinks resolved."), _thread(GETTERS["exepath"])),
     FieldDef(_info("proc.pexepath", "string", "Parent's proc.exepath."), _parent(GETTERS["exepath"])),
     FieldDef(_info("proc.aexepath", "string", "Ancestor's proc.exepath.", **_ANC), _ancestor_field("exepath")),
-    FieldDef(_info("proc.name", "string", "Process name (comm)."), _thread(GETTERS["name"])),
+    FieldDef(_info("proc.name", "string", "Process name (comm)."), _thread_comm),
     FieldDef(_info("proc.pname", "string", "Parent's proc.name."), _parent(GETTERS["name"])),
     FieldDef(_info("proc.aname", "string", "Ancestor's proc.name.", **_ANC), _ancestor_field("name")),
     FieldDef(_info("proc.args", "string", "Arguments without argv[0]; [N] one argument.", arg="allowed",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import errno
+import operator
 import os
 import signal
 import sys
@@ -124,6 +125,15 @@ class TraceLoop:
         # children announced by the parent's event, first stop not yet seen
         self.expected: dict[int, int] = {}
         self.exit_seen: set[int] = set()
+        # Exit stops on demand (spawn mode; see exit_stops_on_demand): the
+        # options of a tracee without PTRACE_O_TRACEEXIT, the tids that have
+        # it (leaders of multi-threaded processes), the children that
+        # inherited it and lose it at their first stop, and the processes
+        # that ever had a second thread.
+        self.lazy_exit_options: int | None = None
+        self.exit_traced: set[int] = set()
+        self.exit_reset: set[int] = set()
+        self.multithreaded: set[int] = set()
         # a tid whose syscalls are not reported (pdigpy's child before it execs)
         self.silent_tid = 0
         self.root_exec: tuple | None = None  # last exec attempt of the silent child
@@ -140,6 +150,8 @@ class TraceLoop:
         self.gsi_request = _pt.PTRACE_GET_SYSCALL_INFO
         if os.environ.get("PDIGPY_NO_SYSCALL_INFO") == "1":
             self.gsi_request = 0x42FF  # not a request: every stop takes the fallback
+        self._msg = ctypes.c_ulong()
+        self._msg_ref = ctypes.byref(self._msg)
         self._compat_warned = False
         self._decode_warned = False
         self._internal_warned = False
@@ -373,7 +385,7 @@ class TraceLoop:
 
     def resume(self, tid: int, sig: int = 0) -> None:
         op = _pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT
-        if _pt.ptrace(op, tid, None, sig) == -1:
+        if _pt.ptrace_hot(op, tid, None, sig) == -1:
             self.c.esrch_races += 1
 
     def no_syscall_info(self, tid: int, seccomp_stop: bool, info_buf) -> bool:
@@ -434,10 +446,18 @@ class TraceLoop:
         else:
             self.resume(tid)
 
+    def event_msg(self, tid: int) -> int | None:
+        """PTRACE_GETEVENTMSG into a buffer built once; None if the thread is gone."""
+        if _pt.ptrace_hot(_pt.PTRACE_GETEVENTMSG, tid, None, self._msg_ref) == -1:
+            return None
+        return self._msg.value
+
     def first_stop(self, tid: int) -> None:
         """The first stop of an auto-attached child."""
         if tid in self.expected:
             self.tgid[tid] = self.expected.pop(tid)
+            if self.exit_reset:
+                self.drop_exit_option(tid)
             self.resume(tid)
         else:  # before its parent's clone event: keep it stopped until then
             self.c.early_children += 1
@@ -471,8 +491,7 @@ class TraceLoop:
         return (name, etype, flags)
 
     def on_clone(self, parent: int, ev: int) -> None:
-        msg = ctypes.c_ulong()
-        child = _pt.geteventmsg(parent, msg)
+        child = self.event_msg(parent)
         if child is None:
             self.c.esrch_races += 1
             return
@@ -490,34 +509,46 @@ class TraceLoop:
                 pinfo = ProcInfo(tid=parent, pid=ptgid, ptid=0)
             self.info[ptgid] = pinfo
         if is_thread:
-            cinfo = dataclasses.replace(pinfo, tid=child)
+            cinfo = copy_info(pinfo)
+            cinfo.tid = child
         else:
             cinfo = None
             if flags & _pt.CLONE_NEWPID or pinfo.vpid != pinfo.pid:
                 cinfo = self.lc.read_procinfo(child)  # other pid namespace: ask /proc
             if cinfo is None:
                 ptid = pinfo.ptid if flags & _pt.CLONE_PARENT else ptgid
-                cinfo = dataclasses.replace(pinfo, tid=child, pid=child, ptid=ptid, vtid=child, vpid=child)
+                cinfo = copy_info(pinfo)
+                cinfo.tid = cinfo.pid = cinfo.vtid = cinfo.vpid = child
+                cinfo.ptid = ptid
             self.info[child] = cinfo
         self.expected.pop(child, None)
+        if self.lazy_exit_options is not None:
+            self.exit_stops_on_demand(parent, ptgid, child, is_thread)
         if parent == self.silent_tid:
             pass
         else:
             ppm = self.lc.ppm_clone_flags(flags)
-            pside = pinfo if pinfo.tid == parent else dataclasses.replace(pinfo, tid=parent)
+            if pinfo.tid == parent:
+                pside = pinfo
+            else:
+                pside = copy_info(pinfo)
+                pside.tid = parent
             self.emit(parent, ptgid, etype, child, self.lc.clone_args(pside, ppm, child))
             self.emit(child, child_tgid, etype, 0, self.lc.clone_args(cinfo, ppm, 0))
         self.resume(parent)
         if self.held.pop(child, None):
             self.tgid[child] = child_tgid
+            if self.exit_reset:
+                self.drop_exit_option(child)
             self.resume(child)
         else:
             self.expected[child] = child_tgid
 
     def on_exec(self, tid: int) -> None:
-        msg = ctypes.c_ulong()
-        former = _pt.geteventmsg(tid, msg)
+        former = self.event_msg(tid)
         p = self.pending.pop(tid, None)
+        if self.lazy_exit_options is not None and tid in self.multithreaded:
+            self.exits_before_exec(tid, former)
         if former is not None and former != tid:
             # a non-leader thread exec'd: it now has the leader's tid
             p = self.pending.pop(former, None) or p
@@ -558,9 +589,72 @@ class TraceLoop:
         self.emit(tid, tid, etype, 0, eargs)
         self.resume(tid)
 
+    # --- exit stops on demand (spawn mode) ----------------------------------
+
+    def exit_stops_on_demand(self, parent: int, ptgid: int, child: int, is_thread: bool) -> None:
+        """Spawn mode takes no PTRACE_EVENT_EXIT stop, with one exception: leaders of multi-threaded processes.
+
+        procexit comes from the wait status instead (:meth:`on_gone`): waitpid
+        reports a thread's or a single-threaded process's death as it happens,
+        with the same status the exit stop's event message carries. That saves
+        one stop per exiting thread or process (fork+exec: 1 of 9 stops per
+        iteration; threads: 1 of 5 per thread).
+
+        The wait status is late in one case only: a thread-group leader that
+        exits while other threads still run is reported by waitpid only when the
+        last of them is gone, while Falco reports its procexit when it exits. So
+        a leader gets PTRACE_O_TRACEEXIT when it creates its first thread (here,
+        at that clone's event stop): one exit stop per multi-threaded process.
+        Options are inherited at clone time, so the leader's later children
+        (threads and forks) start with the option; they lose it at their first
+        stop (one PTRACE_SETOPTIONS, much cheaper than a stop).
+
+        The other ordering constraint is exec in a multi-threaded process: the
+        kernel kills every other thread (a non-leader exec'er also takes over
+        the leader's tid, whose death waitpid then never reports), and Falco
+        shows their procexits before the execve. :meth:`exits_before_exec`
+        emits them at the exec event stop from what the loop knows.
+        """
+        if parent in self.exit_traced:
+            self.exit_reset.add(child)  # inherited TRACEEXIT; dropped at its first stop
+        if is_thread:
+            self.multithreaded.add(ptgid)
+            if parent == ptgid and parent not in self.exit_traced:
+                if _pt.ptrace_hot(_pt.PTRACE_SETOPTIONS, parent, None,
+                              self.lazy_exit_options | _pt.PTRACE_O_TRACEEXIT) != -1:
+                    self.exit_traced.add(parent)
+
+    def drop_exit_option(self, tid: int) -> None:
+        """At a child's first stop: drop the PTRACE_O_TRACEEXIT it inherited from its creator."""
+        if tid in self.exit_reset:
+            self.exit_reset.discard(tid)
+            if _pt.ptrace_hot(_pt.PTRACE_SETOPTIONS, tid, None, self.lazy_exit_options) == -1:
+                self.c.esrch_races += 1
+
+    def exits_before_exec(self, tid: int, former: int | None) -> None:
+        """procexit (status 0, as the kernel reports them) of the threads an exec killed, before its execve.
+
+        Threads whose death waitpid already reported had theirs; the leader
+        had it at its exit stop if it took one. The exec'er's old tid gets none:
+        it did not die, it was renamed.
+        """
+        gone = [t for t, g in self.tgid.items() if g == tid and t != tid and t != former]
+        if former is not None and former != tid:
+            gone.insert(0, tid)  # the old leader
+        for t in gone:
+            if t not in self.exit_seen:
+                self.exit_seen.add(t)
+                self.emit(t, tid, "procexit", None, self.lc.procexit_args(0))
+        self.multithreaded.discard(tid)
+        if tid in self.exit_traced:
+            # single-threaded again: an exit stop would only cost
+            self.exit_traced.discard(tid)
+            if former is None or former == tid:
+                if _pt.ptrace_hot(_pt.PTRACE_SETOPTIONS, tid, None, self.lazy_exit_options) == -1:
+                    self.c.esrch_races += 1
+
     def on_exit_event(self, tid: int) -> None:
-        msg = ctypes.c_ulong()
-        wstatus = _pt.geteventmsg(tid, msg)
+        wstatus = self.event_msg(tid)
         self.pending.pop(tid, None)
         if wstatus is not None and tid != self.silent_tid:
             self.exit_seen.add(tid)
@@ -573,6 +667,12 @@ class TraceLoop:
         self.pending.pop(tid, None)
         self.held.pop(tid, None)
         self.expected.pop(tid, None)
+        if self.exit_traced:
+            self.exit_traced.discard(tid)
+        if self.exit_reset:
+            self.exit_reset.discard(tid)
+        if tid == known and self.multithreaded:
+            self.multithreaded.discard(tid)
         if known is None and tid != self.root_pid:
             self.c.orphans_reaped += 1
             return
@@ -638,6 +738,30 @@ class TraceLoop:
             self._detach(tid, 0)
         else:
             self._detach(tid, k)  # a signal in flight is delivered, never lost
+
+
+_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
+_info_values = operator.attrgetter(*_INFO_FIELDS)
+
+
+def _copy_info_replace(info: ProcInfo) -> ProcInfo:
+    return dataclasses.replace(info)
+
+
+def _copy_info_positional(info: ProcInfo) -> ProcInfo:
+    # ~10x cheaper than dataclasses.replace (which builds a kwargs dict per
+    # field): one C call reads every field, __init__ takes them in order.
+    return ProcInfo(*_info_values(info))
+
+
+# A shallow copy of a ProcInfo (lists shared, as dataclasses.replace does): a
+# clone child starts as its parent. Positional only while __init__'s
+# parameters are the fields in order (checked once, here).
+copy_info = (
+    _copy_info_positional
+    if ProcInfo.__init__.__code__.co_varnames[1 : len(_INFO_FIELDS) + 1] == _INFO_FIELDS
+    else _copy_info_replace
+)
 
 
 def _read_tgid(tid: int) -> int:

@@ -273,11 +273,18 @@ def read_regs(tid: int) -> tuple[int, tuple[int, ...]] | None:
 
     Used at event stops (clone/fork), where GET_SYSCALL_INFO says "no syscall".
     """
-    regs = (ctypes.c_uint64 * REGS_COUNT)()
-    iov = IoVec(ctypes.addressof(regs), ctypes.sizeof(regs))
-    if ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, ctypes.addressof(iov)) == -1:
+    regs = _event_regs
+    _event_iov.iov_len = ctypes.sizeof(regs)  # the kernel shortens it to what it wrote
+    if ptrace_hot(PTRACE_GETREGSET, tid, NT_PRSTATUS, _event_iov_ref) == -1:
         return None
     return regs[REG_NR], tuple(regs[i] for i in REG_ARGS)
+
+
+# read_regs' buffers, built once (it runs at every fork/vfork event stop of
+# the tracing thread, the only thread that may issue ptrace requests).
+_event_regs = (ctypes.c_uint64 * REGS_COUNT)()
+_event_iov = IoVec(ctypes.addressof(_event_regs), ctypes.sizeof(_event_regs))
+_event_iov_ref = ctypes.byref(_event_iov)
 
 
 def getsiginfo(tid: int, buf: SigInfo) -> bool:

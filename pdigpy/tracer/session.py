@@ -209,9 +209,12 @@ class Tracer:
         seccomp = self.options.seccomp
         loop = self._make_loop(seccomp)
         prog = pack_filter(build_filter((s.nr for s in self._specs), arg_filters=self._arg_filters())) if seccomp else None
-        options = _BASE_OPTIONS | _FOLLOW_OPTIONS | _pt.PTRACE_O_EXITKILL
+        # No exit stops but for leaders of multi-threaded processes: procexit
+        # comes from the wait status (see TraceLoop.exit_stops_on_demand).
+        options = (_BASE_OPTIONS & ~_pt.PTRACE_O_TRACEEXIT) | _FOLLOW_OPTIONS | _pt.PTRACE_O_EXITKILL
         if seccomp:
             options |= _pt.PTRACE_O_TRACESECCOMP
+        loop.lazy_exit_options = options
         relay = SignalRelay(loop_targets(loop), detach_mode=False)
         cpu0, wall0 = time.process_time(), time.monotonic()
         old_mask = relay.block()

@@ -133,28 +133,53 @@ def run_pdigpy(tmp_path):
 
 
 class Started:
-    """pdigpy running an app in the background, for tests that signal or kill one of them."""
+    """pdigpy running an app in the background, for tests that signal or kill one of them.
+
+    Reader threads collect stdout (line by line, so that readline() never waits
+    on data a buffer already holds) and stderr.
+    """
 
     def __init__(self, argv: list[str], tmp_path: Path, rules: Path | None, opts: list[str] | None,
                  env: dict | None) -> None:
+        import queue
+        import threading
+
         self.events_path = tmp_path / f"capture-{uuid.uuid4().hex[:8]}.jsonl"
         self.proc = subprocess.Popen(pdigpy_cmd(self.events_path, rules, opts, argv), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=pdigpy_env(env))
+        self._lines: queue.Queue = queue.Queue()
+        self._err: list[bytes] = []
+        self._readers = [threading.Thread(target=self._read_out, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for th in self._readers:
+            th.start()
+
+    def _read_out(self) -> None:
+        for line in iter(self.proc.stdout.readline, b""):
+            self._lines.put(line.decode(errors="replace"))
+
+    def _read_err(self) -> None:
+        self._err.append(self.proc.stderr.read())
 
     def readline(self, timeout: float = 30.0) -> str:
-        """One line of the app's stdout (pdigpy writes none there)."""
-        import selectors
+        """The next line of the app's stdout (pdigpy writes none there)."""
+        import queue
 
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            raise AssertionError("no output from the traced app")
-        return self.proc.stdout.readline().decode(errors="replace")
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no output from the traced app") from None
 
     def wait(self, timeout: float = 60.0) -> Run:
-        out, err = self.proc.communicate(timeout=timeout)
+        """Wait for pdigpy to exit; stdout holds the lines readline() did not take."""
+        self.proc.wait(timeout=timeout)
+        for th in self._readers:
+            th.join(timeout)
+        rest = []
+        while not self._lines.empty():
+            rest.append(self._lines.get())
         events, snaps = read_events(self.events_path) if self.events_path.exists() else ([], [])
-        return Run(self.proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), events, snaps)
+        return Run(self.proc.returncode, "".join(rest), b"".join(self._err).decode(errors="replace"), events, snaps)
 
     def signal(self, sig: int) -> None:
         os.kill(self.proc.pid, sig)

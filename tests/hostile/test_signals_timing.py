@@ -169,3 +169,26 @@ def test_ptrace_attach_to_pdigpy_itself_is_refused(start_pdigpy, cprog, mode):
     assert r.rc == 0
     assert r.stdout.split()[:3] == [mode, "res=-1", "errno=EPERM"]
     assert "Ptrace attach or injection attempt" in r.stderr
+
+
+def test_recommended_setup_the_app_cannot_attach_to_or_stop_pdigpy(run_pdigpy, cprog, work):
+    """docs/security.md §6: pdigpy as root, the app dropped to another user without capabilities.
+    The attach that hangs a root app (above) is then refused by the kernel, and alerted."""
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    probe = work / "ptrace_probe"
+    shutil.copy(cprog("ptrace_probe"), probe)
+    probe.chmod(0o755)
+    os.chmod(work, 0o755)
+    script = f'{probe} seize-pid $PPID; {probe} attach-pid $PPID; kill -STOP $PPID 2>/dev/null; echo kill=$?'
+    r = run_pdigpy(["setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups", "--inh-caps=-all",
+                    "--bounding-set=-all", "sh", "-c", script], timeout=30)
+    assert r.rc == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [ln.split()[:3] for ln in lines[:2]] == [["seize-pid", "res=-1", "errno=EPERM"],
+                                                   ["attach-pid", "res=-1", "errno=EPERM"]]
+    assert lines[2] == "kill=1"
+    alerts = [ln for ln in r.stderr.splitlines() if "Ptrace attach or injection attempt" in ln and ln[:2].isdigit()]
+    assert len(alerts) == 2 and all("result=EPERM" in a and "user=nobody" in a for a in alerts)

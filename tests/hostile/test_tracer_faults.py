@@ -249,3 +249,37 @@ def test_rule_output_raising_on_odd_input_is_one_line(run_pdigpy, tmp_path):
     diag = _pdigpy_lines(p.stderr)
     assert len(diag) == 1 and "rule 'env reader' failed on event" in diag[0], diag
     assert "Traceback" not in p.stderr
+
+
+# --- the app turning on pdigpy with signals ----------------------------------------------
+
+
+def test_app_sigkilling_pdigpy_dies_with_it(start_pdigpy, work):
+    """Same uid: the app can kill pdigpy (kill is not traced). EXITKILL takes the app down at once:
+    it cannot go on unobserved."""
+    flag = work / "survived"
+    t = start_pdigpy(["sh", "-c", f'kill -KILL $PPID; sleep 1; echo survived > {flag}'])
+    t.proc.wait(timeout=10)
+    assert t.proc.returncode == -9
+    time.sleep(1.5)
+    assert not flag.exists()
+
+
+def test_app_sigstopping_pdigpy_freezes_itself_not_the_detection(start_pdigpy, work, helpers):
+    """The app can stop pdigpy; it then stops itself at its next traced syscall (no blind window), and
+    everything it does after a SIGCONT to pdigpy is seen."""
+    marker = work / "after-stop"
+    marker.write_text("seen\n")
+    t = start_pdigpy(["sh", "-c", f'echo pid $$; kill -STOP $PPID; echo stopped-it; cat {marker}; echo done'])
+    app = int(t.readline().split()[1])
+    assert t.readline() == "stopped-it\n"
+    helpers.wait_for(lambda: helpers.proc_state(t.proc.pid) == "T", what="pdigpy stopped by the app")
+    time.sleep(0.5)
+    assert helpers.proc_state(app) in ("t", "T")  # waiting at its next stop, for pdigpy
+    import os
+
+    os.kill(t.proc.pid, signal.SIGCONT)
+    r = t.wait(timeout=30)
+    assert r.rc == 0
+    assert r.stdout == "seen\ndone\n"
+    assert len(r.opens_of(marker)) == 1

@@ -6,6 +6,8 @@ per-event work is attribute reads on the Event and no string dispatch.
 
 from __future__ import annotations
 
+import functools
+
 import errno as _errno
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -252,6 +254,7 @@ def _f_type_is(reg, info, arg):
     return make(info, arg, extract)
 
 
+@functools.lru_cache(maxsize=None)  # bind-time helpers: the schema does not change in a process
 def _known_param_names() -> frozenset[str] | None:
     try:
         from pdigpy.events.schema import EVENT_SCHEMA
@@ -264,6 +267,7 @@ def _known_param_names() -> frozenset[str] | None:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=None)
 def _param_type(name: str) -> str:
     """Our value type of parameter ``name`` for evt.rawarg (the first schema row naming it)."""
     try:
@@ -348,6 +352,7 @@ _PURE_PTYPES = frozenset({"FLAGS8", "FLAGS16", "FLAGS32", "ENUMFLAGS8", "ENUMFLA
                           "INT64"})
 
 
+@functools.lru_cache(maxsize=None)
 def _pure_event_types(name: str) -> frozenset[str]:
     """Event types whose parameter ``name`` has a pure type (see _PURE_PTYPES)."""
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -101,7 +100,7 @@ CLONE_PARENT = 0x8000
 CLONE_THREAD = 0x10000
 CLONE_NEWPID = 0x20000000
 
-MACHINE = platform.machine()
+MACHINE = os.uname().machine  # what platform.machine() returns, without importing platform
 if MACHINE in ("x86_64", "amd64"):
     NATIVE_AUDIT_ARCH = AUDIT_ARCH_X86_64
     # user_regs_struct: 27 u64; indices of what an event stop needs.

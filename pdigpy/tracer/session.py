@@ -140,7 +140,8 @@ class Tracer:
         """Names of the syscalls that stop the app (the seccomp filter's TRACE set)."""
         return sorted({s.name for s in self._load_specs()})
 
-    def _make_loop(self, seccomp: bool) -> TraceLoop:
+    def _make_loop(self, seccomp: bool, lifecycle: bool = True) -> TraceLoop:
+        """The loop; without ``lifecycle`` the caller sets ``loop.lc`` before running it."""
         specs = self._load_specs()
         self.stats.filter_syscalls = len(specs)
         self._counters = LoopCounters()
@@ -149,7 +150,7 @@ class Tracer:
             self._names,
             self._events,
             self.sink.on_event,
-            Lifecycle(),
+            Lifecycle() if lifecycle else None,  # type: ignore[arg-type]
             seccomp,
             self._counters,
             self.stats.events_by_type,
@@ -207,7 +208,7 @@ class Tracer:
             print_warning("pdigpy: no command given")
             return 2
         seccomp = self.options.seccomp
-        loop = self._make_loop(seccomp)
+        loop = self._make_loop(seccomp, lifecycle=False)
         prog = pack_filter(build_filter((s.nr for s in self._specs), arg_filters=self._arg_filters())) if seccomp else None
         # No exit stops but for leaders of multi-threaded processes: procexit
         # comes from the wait status (see TraceLoop.exit_stops_on_demand).
@@ -220,12 +221,16 @@ class Tracer:
         old_mask = relay.block()
         try:
             ppid = os.getppid()
-            self._snapshot(list(reversed(_attach.ancestors(os.getpid()))), loop.lc.read_procinfo)
+            # Launch first: the app runs up to its exec event stop while the
+            # rest is set up (snapshots, the lifecycle builders' imports, the
+            # relay thread); nothing of that is needed before the first stop.
             try:
                 launched = launch(list(argv), prog, options, old_mask)
             except OSError as e:
                 print_warning(f"pdigpy: {e.strerror or e}")
                 return 126
+            loop.lc = Lifecycle()
+            self._snapshot(list(reversed(_attach.ancestors(os.getpid()))), loop.lc.read_procinfo)
             loop.root_pid = launched.pid
             loop.root_ptid = ppid
             loop.silent_tid = launched.pid

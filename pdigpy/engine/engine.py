@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import weakref
 from typing import TYPE_CHECKING, Any, Iterable
 
 from pdigpy.engine.alert import Alert
@@ -636,17 +637,33 @@ def _plain_string_test(registry) -> Any:
     return plain_string
 
 
+_MERGED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # registry -> {id(ast): (ast, conjuncts)}
+
+
 def _build_plan(evtype: str, rules: list[Rule], env: CompileEnv, first: bool) -> _Plan:
     from pdigpy.engine.ast import And
     from pdigpy.engine.index import static_truth
 
-    plain_string = _plain_string_test(env.registry)
+    # A rule's merged conjuncts do not depend on the event type: computed once per rule and
+    # registry (plans are built per type, lazily).
+    try:
+        memo = _MERGED.get(env.registry)
+        if memo is None:
+            memo = _MERGED[env.registry] = {}
+    except TypeError:  # a registry that cannot be weakly referenced: no memo
+        memo = {}
+    plain_string = None
     split: list[tuple[Rule, list]] = []
     counts: dict = {}
     for r in rules:
         try:
+            hit = memo.get(id(r.ast))
+            if hit is None or hit[0] is not r.ast:
+                if plain_string is None:
+                    plain_string = _plain_string_test(env.registry)
+                hit = memo[id(r.ast)] = (r.ast, _conjuncts(merge_or_checks(r.ast, plain_string)))
             parts = []
-            for c in _conjuncts(merge_or_checks(r.ast, plain_string)):
+            for c in hit[1]:
                 truth = static_truth(c, evtype)
                 if truth is False:
                     parts = None  # can never match this type

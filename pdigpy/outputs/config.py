@@ -10,7 +10,6 @@ keys shared by every sink.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Iterable
 
 from pdigpy.engine.priority import Priority
@@ -139,6 +138,8 @@ class Section:
         known = sorted(known)
         for name in self.data:
             if name not in known:
+                import difflib  # only for a "did you mean": keep it off the start-up path
+
                 close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
                 fix = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
                 raise ConfigError(self.key(str(name)), f"unknown key; {fix}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pdigpy.outputs.queue import BoundedQueue
@@ -34,14 +34,37 @@ if TYPE_CHECKING:
     from pdigpy.outputs.sink import Sink
 
 
-@dataclass
+_FACTORY: Any = object()  # default of a written-out __init__ parameter whose field has a default_factory
+
+
+@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
 class HubCounters:
     """A snapshot: alerts handed to submit(), those refused by the hub queue, and per-sink counters."""
 
     submitted: int = 0
     dropped: int = 0  # hub queue full, or submitted after close()
     render_errors: int = 0
-    sinks: dict[str, SinkCounters] = field(default_factory=dict)
+    sinks: dict[str, SinkCounters]
+
+    def __init__(
+        self,
+        submitted: int = 0,
+        dropped: int = 0,
+        render_errors: int = 0,
+        sinks: dict[str, SinkCounters] = _FACTORY,
+    ) -> None:
+        self.submitted = submitted
+        self.dropped = dropped
+        self.render_errors = render_errors
+        self.sinks = dict() if sinks is _FACTORY else sinks
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(submitted={self.submitted!r}, dropped={self.dropped!r}, render_errors={self.render_errors!r}, sinks={self.sinks!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.submitted, self.dropped, self.render_errors, self.sinks) == (other.submitted, other.dropped, other.render_errors, other.sinks)  # type: ignore[attr-defined]
+        return NotImplemented
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,15 +75,37 @@ class HubCounters:
         }
 
 
-@dataclass
+@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
 class DeliveryReport:
     """What close() achieved."""
 
     counters: HubCounters
     elapsed: float  # seconds close() took
     timed_out: bool  # the flush timeout ran out before everything was handled
-    in_flight: dict[str, int] = field(default_factory=dict)  # attempts still running at the timeout
-    errors: dict[str, str] = field(default_factory=dict)  # last error per sink that failed
+    in_flight: dict[str, int]  # attempts still running at the timeout
+    errors: dict[str, str]  # last error per sink that failed
+
+    def __init__(
+        self,
+        counters: HubCounters,
+        elapsed: float,
+        timed_out: bool,
+        in_flight: dict[str, int] = _FACTORY,
+        errors: dict[str, str] = _FACTORY,
+    ) -> None:
+        self.counters = counters
+        self.elapsed = elapsed
+        self.timed_out = timed_out
+        self.in_flight = dict() if in_flight is _FACTORY else in_flight
+        self.errors = dict() if errors is _FACTORY else errors
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(counters={self.counters!r}, elapsed={self.elapsed!r}, timed_out={self.timed_out!r}, in_flight={self.in_flight!r}, errors={self.errors!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.counters, self.elapsed, self.timed_out, self.in_flight, self.errors) == (other.counters, other.elapsed, other.timed_out, other.in_flight, other.errors)  # type: ignore[attr-defined]
+        return NotImplemented
 
     def undelivered(self, sink: str) -> int:
         c = self.counters.sinks[sink]

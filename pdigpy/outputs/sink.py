@@ -61,13 +61,37 @@ class Sink:
         """Called on the sender thread after the last alert; finish by ``deadline`` (monotonic)."""
 
 
-@dataclass
+@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
 class SinkCounters:
+    """SinkCounters(queued, sent, retried, failed, dropped)."""
+
     queued: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0
     dropped: int = 0
+
+    def __init__(
+        self,
+        queued: int = 0,
+        sent: int = 0,
+        retried: int = 0,
+        failed: int = 0,
+        dropped: int = 0,
+    ) -> None:
+        self.queued = queued
+        self.sent = sent
+        self.retried = retried
+        self.failed = failed
+        self.dropped = dropped
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(queued={self.queued!r}, sent={self.sent!r}, retried={self.retried!r}, failed={self.failed!r}, dropped={self.dropped!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.queued, self.sent, self.retried, self.failed, self.dropped) == (other.queued, other.sent, other.retried, other.failed, other.dropped)  # type: ignore[attr-defined]
+        return NotImplemented
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -59,15 +59,24 @@ class Launched:
     argv0: str
 
 
-def _child(argv: list[str], filter_prog: bytes | None, go_fd: int, err_fd: int, sigmask: set) -> None:
-    """Runs in the forked child; never returns."""
+def _signals_to_reset() -> list[int]:
+    """Signals whose disposition the app must not inherit: SIGPIPE/SIGXFSZ (ignored by the
+    Python runtime) and every signal with a Python handler (pdigpy's relay handlers)."""
+    out = [signal.SIGPIPE, signal.SIGXFSZ]
+    for sig in signal.valid_signals():
+        if sig not in out and callable(signal.getsignal(sig)):
+            out.append(sig)
+    return out
+
+
+def _child(argv: list[str], filter_prog: bytes | None, go_fd: int, err_fd: int, sigmask: set,
+           reset: list[int]) -> None:
+    """Runs in the forked child; never returns. Does as little as possible before the exec
+    (``reset`` was computed before the fork)."""
     stage = _STAGE_FILTER
     try:
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        for sig in reset:
             signal.signal(sig, signal.SIG_DFL)
-        for sig in signal.valid_signals():  # pdigpy's relay handlers are not the app's
-            if callable(signal.getsignal(sig)):
-                signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         if os.read(go_fd, 1) != b"G":  # the tracer failed to seize us
             os._exit(EXIT_NOT_EXECUTABLE)
@@ -97,13 +106,14 @@ def launch(argv: list[str], filter_prog: bytes | None, ptrace_options: int, chil
     The caller must already be the thread that runs the wait loop (ptrace
     requests are only accepted from the tracing thread).
     """
+    reset = _signals_to_reset()
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         os.close(go_w)
         os.close(err_r)
-        _child(argv, filter_prog, go_r, err_w, child_sigmask)
+        _child(argv, filter_prog, go_r, err_w, child_sigmask, reset)
     os.close(go_r)
     os.close(err_w)
     if _pt.seize(pid, ptrace_options) == -1:

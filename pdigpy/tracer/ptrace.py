@@ -13,6 +13,7 @@ exception handling.
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 import struct
 
@@ -276,7 +277,7 @@ def read_regs(tid: int) -> tuple[int, tuple[int, ...]] | None:
     _event_iov.iov_len = ctypes.sizeof(regs)  # the kernel shortens it to what it wrote
     if ptrace_hot(PTRACE_GETREGSET, tid, NT_PRSTATUS, _event_iov_ref) == -1:
         return None
-    return regs[REG_NR], tuple(regs[i] for i in REG_ARGS)
+    return regs[REG_NR], _event_args(regs)
 
 
 # read_regs' buffers, built once (it runs at every fork/vfork event stop of
@@ -284,6 +285,7 @@ def read_regs(tid: int) -> tuple[int, tuple[int, ...]] | None:
 _event_regs = (ctypes.c_uint64 * REGS_COUNT)()
 _event_iov = IoVec(ctypes.addressof(_event_regs), ctypes.sizeof(_event_regs))
 _event_iov_ref = ctypes.byref(_event_iov)
+_event_args = operator.itemgetter(*REG_ARGS)  # the 6 args as a tuple, in one C call
 
 
 def getsiginfo(tid: int, buf: SigInfo) -> bool:

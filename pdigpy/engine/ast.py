@@ -13,7 +13,7 @@ from typing import Union
 def _reduce(self):
     # Pickle as a constructor call: the condition cache unpickles thousands of nodes at start-up,
     # and the frozen-slots default (_dataclass_setstate, which calls fields() per node) is ~4x slower.
-    return self.__class__, tuple([getattr(self, name) for name in self.__slots__])
+    return self.__class__, tuple([getattr(self, name) for name in self.__dataclass_fields__])
 
 
 @dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
@@ -88,13 +88,14 @@ class Value:
 class ListValue:
     """ListValue(items, pos)."""
 
-    __slots__ = ("items", "pos")
+    __slots__ = ("items", "pos", "_hash")
     items: tuple[Value, ...]
     pos: int
 
     def __init__(self, items: tuple[Value, ...], pos: int = -1) -> None:
         object.__setattr__(self, "items", items)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(items={self.items!r}, pos={self.pos!r})"
@@ -105,7 +106,11 @@ class ListValue:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.items,))
+        h = self._hash
+        if h is None:
+            h = hash((self.items,))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -120,7 +125,7 @@ class ListValue:
 class Transformer:
     """Transformer(name, args, arg, pos)."""
 
-    __slots__ = ("name", "args", "arg", "pos")
+    __slots__ = ("name", "args", "arg", "pos", "_hash")
     name: str  # tolower, toupper, b64, basename, len, join, concat, getopt
     args: tuple[Operand, ...]
     arg: str | None  # trailing [arg]
@@ -131,6 +136,7 @@ class Transformer:
         object.__setattr__(self, "args", args)
         object.__setattr__(self, "arg", arg)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(name={self.name!r}, args={self.args!r}, arg={self.arg!r}, pos={self.pos!r})"
@@ -141,7 +147,11 @@ class Transformer:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.name, self.args, self.arg))
+        h = self._hash
+        if h is None:
+            h = hash((self.name, self.args, self.arg))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -191,7 +201,7 @@ Operand = Union[FieldRef, Transformer, Value, ListValue, FieldValue]
 class Check:
     """Check(lhs, op, rhs, modifier, pos)."""
 
-    __slots__ = ("lhs", "op", "rhs", "modifier", "pos")
+    __slots__ = ("lhs", "op", "rhs", "modifier", "pos", "_hash")
     lhs: FieldRef | Transformer
     op: str  # as written: "=", "==", "in", "exists", "contains" ...
     rhs: Value | ListValue | FieldValue | Transformer | None  # None for exists
@@ -211,6 +221,7 @@ class Check:
         object.__setattr__(self, "rhs", rhs)
         object.__setattr__(self, "modifier", modifier)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(lhs={self.lhs!r}, op={self.op!r}, rhs={self.rhs!r}, modifier={self.modifier!r}, pos={self.pos!r})"
@@ -221,7 +232,11 @@ class Check:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.lhs, self.op, self.rhs, self.modifier))
+        h = self._hash
+        if h is None:
+            h = hash((self.lhs, self.op, self.rhs, self.modifier))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -268,13 +283,14 @@ class MacroRef:
 class Not:
     """Not(child, pos)."""
 
-    __slots__ = ("child", "pos")
+    __slots__ = ("child", "pos", "_hash")
     child: Node
     pos: int
 
     def __init__(self, child: Node, pos: int = -1) -> None:
         object.__setattr__(self, "child", child)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(child={self.child!r}, pos={self.pos!r})"
@@ -285,7 +301,11 @@ class Not:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.child,))
+        h = self._hash
+        if h is None:
+            h = hash((self.child,))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -300,13 +320,14 @@ class Not:
 class And:
     """And(children, pos)."""
 
-    __slots__ = ("children", "pos")
+    __slots__ = ("children", "pos", "_hash")
     children: tuple[Node, ...]
     pos: int
 
     def __init__(self, children: tuple[Node, ...], pos: int = -1) -> None:
         object.__setattr__(self, "children", children)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(children={self.children!r}, pos={self.pos!r})"
@@ -317,7 +338,11 @@ class And:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.children,))
+        h = self._hash
+        if h is None:
+            h = hash((self.children,))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -332,13 +357,14 @@ class And:
 class Or:
     """Or(children, pos)."""
 
-    __slots__ = ("children", "pos")
+    __slots__ = ("children", "pos", "_hash")
     children: tuple[Node, ...]
     pos: int
 
     def __init__(self, children: tuple[Node, ...], pos: int = -1) -> None:
         object.__setattr__(self, "children", children)
         object.__setattr__(self, "pos", pos)
+        object.__setattr__(self, "_hash", None)  # computed once: whole trees are dict keys
 
     def __repr__(self) -> str:
         return f"{self.__class__.__qualname__}(children={self.children!r}, pos={self.pos!r})"
@@ -349,7 +375,11 @@ class Or:
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.children,))
+        h = self._hash
+        if h is None:
+            h = hash((self.children,))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")

@@ -899,9 +899,10 @@ def _parse(text: str, ctx: Context, env: CompileEnv | None = None, origin: tuple
 
 def _substitute_lists(cond: str, lists: dict[str, list[str]], used: set[str], edits: list | None = None) -> str:
     for name, items in lists.items():
-        cond, hit = substitute_list(cond, name, items, edits)
-        if hit:
-            used.add(name)
+        if name in cond:  # the common miss without a call: every condition meets every list
+            cond, hit = substitute_list(cond, name, items, edits)
+            if hit:
+                used.add(name)
     return cond
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import Any, Callable
 
 from pdigpy.engine.operators import ascii_lower, ascii_upper
@@ -24,16 +24,59 @@ class TransformerError(ValueError):
     """A transformer used with the wrong argument count or types (compile time)."""
 
 
-@dataclass(frozen=True, slots=True)
+def _reduce_by_init(self):  # pickle/copy a frozen written-out class through its __init__
+    return self.__class__, tuple([getattr(self, name) for name in self.__dataclass_fields__])
+
+
+@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
 class TransformerSpec:
+    """TransformerSpec(name, min_args, max_args, out_type, func, takes_field_arg, arity_message)."""
+
+    __slots__ = ("name", "min_args", "max_args", "out_type", "func", "takes_field_arg", "arity_message")
     name: str
     min_args: int
     max_args: int | None  # None: unbounded
-    # (arg types, arg list-ness) -> output (type, is_list); raises TransformerError
     out_type: Callable[[list[str], list[bool], str | None], tuple[str, bool]]
     func: Callable[..., Any]  # applied to the argument values (and the [arg] for getopt)
-    takes_field_arg: bool = False  # getopt(...)[c]
-    arity_message: str = ""  # libsinsp's wording when the argument count is wrong
+    takes_field_arg: bool  # getopt(...)[c]
+    arity_message: str  # libsinsp's wording when the argument count is wrong
+
+    def __init__(
+        self,
+        name: str,
+        min_args: int,
+        max_args: int | None,
+        out_type: Callable[[list[str], list[bool], str | None], tuple[str, bool]],
+        func: Callable[..., Any],
+        takes_field_arg: bool = False,
+        arity_message: str = "",
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "min_args", min_args)
+        object.__setattr__(self, "max_args", max_args)
+        object.__setattr__(self, "out_type", out_type)
+        object.__setattr__(self, "func", func)
+        object.__setattr__(self, "takes_field_arg", takes_field_arg)
+        object.__setattr__(self, "arity_message", arity_message)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__qualname__}(name={self.name!r}, min_args={self.min_args!r}, max_args={self.max_args!r}, out_type={self.out_type!r}, func={self.func!r}, takes_field_arg={self.takes_field_arg!r}, arity_message={self.arity_message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.name, self.min_args, self.max_args, self.out_type, self.func, self.takes_field_arg, self.arity_message) == (other.name, other.min_args, other.max_args, other.out_type, other.func, other.takes_field_arg, other.arity_message)  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.min_args, self.max_args, self.out_type, self.func, self.takes_field_arg, self.arity_message))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    __reduce__ = _reduce_by_init
 
 
 def _tolower(v: Any) -> Any:

@@ -151,22 +151,30 @@ def _leaf(check: Check) -> EventTypes | None:
     return None
 
 
-def _visit(node: Node, negated: bool) -> EventTypes:
+def _visit(node: Node, negated: bool, memo: dict) -> EventTypes:
+    # memo by (identity, polarity): an expanded macro is one shared subtree wherever it is used
+    key = (id(node), negated)
+    got = memo.get(key)
+    if got is not None:
+        return got
     if isinstance(node, Check):
         got = _leaf(node)
         if got is None:
-            return ALL
-        return got.invert() if negated else got
-    if isinstance(node, Not):
-        return _visit(node.child, not negated)
-    if isinstance(node, (And, Or)):
+            got = ALL
+        elif negated:
+            got = got.invert()
+    elif isinstance(node, Not):
+        got = _visit(node.child, not negated, memo)
+    elif isinstance(node, (And, Or)):
         intersect = isinstance(node, And) != negated
-        acc = ALL if intersect else NONE
+        got = ALL if intersect else NONE
         for child in node.children:
-            got = _visit(child, negated)
-            acc = (acc & got) if intersect else (acc | got)
-        return acc
-    return ALL  # an unresolved macro reference: assume anything
+            sub = _visit(child, negated, memo)
+            got = (got & sub) if intersect else (got | sub)
+    else:
+        got = ALL  # an unresolved macro reference: assume anything
+    memo[key] = got
+    return got
 
 
 def static_truth(node: Node, evtype: str) -> bool | None:
@@ -193,7 +201,7 @@ def static_truth(node: Node, evtype: str) -> bool | None:
 
 def rule_event_types(node: Node) -> EventTypes:
     """The event types a (macro-expanded) condition can match."""
-    return _visit(node, False)
+    return _visit(node, False, {})
 
 
 def all_event_types() -> frozenset[str]:

@@ -532,18 +532,18 @@ class RulesReader:
         finally:
             self.res, self.col = res, col
         if ok and len(text) >= _READ_CACHE_MIN:
-            cache.store_reading(res.name, text, recorder.calls)
+            import pickle
+
+            # stored as one list: one pickle.load at replay, and contexts shared between calls stay shared
+            cache.store_reading(res.name, text, [pickle.loads(blob) for blob in recorder.calls])
         return ok
 
-    def _replay(self, reading: list[bytes]) -> bool:
+    def _replay(self, reading: list[tuple]) -> bool:
         """Make the recorded calls again: the collector still checks each declaration against what
         earlier files defined, so its errors come as they would from a fresh read."""
-        import pickle
-
         res, col = self.res, self.col
         try:
-            for blob in reading:
-                target, method, args, kwargs = pickle.loads(blob)
+            for target, method, args, kwargs in reading:
                 if target == "res":
                     if method == "schema_warning":
                         res.schema_warnings.append(*args)

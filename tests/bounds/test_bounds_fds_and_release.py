@@ -89,7 +89,14 @@ def test_records_of_exited_processes_and_threads_are_released(tmp_path, bounds_p
     assert children <= exits
     probe = next(e for e in reversed(traced.events)
                  if e.pid == root and e.type in ("open", "openat") and e.args.get("name") == "/dev/null")
+    # A joined thread's procexit can reach pdigpy after the joiner's next syscalls (seen: the last
+    # few threads' procexit after the probe, in reverse order). Those threads are still alive as
+    # far as the event stream goes, so they are still in the table at the probe.
+    exit_num = {e.tid: e.num for e in traced.events if e.type == "procexit"}
+    late = {tid for tid in children if exit_num[tid] > probe.num}
+    assert len(late) < 50
     baseline = peak = after = None
+    state = None
     for state, evt in _replay(traced.records):
         sizes = (len(state.threads), len(state.groups))
         if evt.type == "execve" and evt.pid == root and baseline is None:
@@ -98,9 +105,12 @@ def test_records_of_exited_processes_and_threads_are_released(tmp_path, bounds_p
             peak = sizes if peak is None else (max(peak[0], sizes[0]), max(peak[1], sizes[1]))
         if evt.num == probe.num:
             after = sizes
-            assert all(tid not in state.threads for tid in children)
-            assert all(state.get_process(tid) is None for tid in children)
-            break
+            assert {tid for tid in children if tid in state.threads} == late
+            late_processes = {state.threads[tid].pid for tid in late} - {root}
+            assert all(state.get_process(tid) is None for tid in children - late)
     assert baseline is not None and after is not None
     assert peak[0] > baseline[0] and peak[1] > baseline[1]  # the children were tracked ...
-    assert after == baseline  # ... and all released again
+    assert after == (baseline[0] + len(late), baseline[1] + len(late_processes))  # ... and released again
+    # At the end of the stream every child has exited: gone, or waiting for the next event to be dropped.
+    pending = {t.tid for t in state.pending_release if t.exited}
+    assert all(tid not in state.threads or tid in pending for tid in children)

@@ -153,17 +153,18 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-_GLOB_META = re.compile(r"[*?\[\\]")
+# Patterns below are strings compiled on first use through re's cache: importing must stay cheap.
+_GLOB_META = r"[*?\[\\]"
 
 
 def make_glob(pattern: str, icase: bool = False) -> Test:
     """A test for ``value glob pattern`` (``iglob`` when icase)."""
-    if not icase and not _GLOB_META.search(pattern):
+    if not icase and not re.search(_GLOB_META, pattern):
         return pattern.__eq__
     if not icase:
         # Common shapes without a regex: prefix*, *suffix, *infix*.
         inner = pattern.strip("*")
-        if inner and not _GLOB_META.search(inner):
+        if inner and not re.search(_GLOB_META, inner):
             lead, trail = pattern.startswith("*"), pattern.endswith("*")
             if pattern.count("*") == lead + trail:
                 if lead and trail:
@@ -195,7 +196,7 @@ def make_pmatch(prefixes: Iterable[str]) -> Test:
     globbed: list[list[Callable[[str], bool]]] = []
     for prefix in prefixes:
         comps = _components(prefix)
-        if any(_GLOB_META.search(c) for c in comps):
+        if any(re.search(_GLOB_META, c) for c in comps):
             globbed.append([make_glob(c) for c in comps])
         else:
             literal.add(tuple(comps))
@@ -242,9 +243,9 @@ def make_pmatch(prefixes: Iterable[str]) -> Test:
 
 # ----------------------------------------------------------------- regex
 
-_BACKREF = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]")
-_LOOKAROUND = re.compile(r"\(\?(?:=|!|<=|<!|P=)")
-_BRACKET_CLASS = re.compile(r"\[:([a-z]+):\]")
+_BACKREF = r"(?<!\\)(?:\\\\)*\\[1-9]"
+_LOOKAROUND = r"\(\?(?:=|!|<=|<!|P=)"
+_BRACKET_CLASS = r"\[:([a-z]+):\]"
 
 
 def _translate_posix_classes(pattern: str) -> str:
@@ -255,14 +256,14 @@ def _translate_posix_classes(pattern: str) -> str:
     def repl(m: re.Match) -> str:
         return _POSIX_CLASSES.get(m.group(1), m.group(0))
 
-    return _BRACKET_CLASS.sub(repl, pattern)
+    return re.sub(_BRACKET_CLASS, repl, pattern)
 
 
 def make_regex(pattern: str) -> Test:
     """A test for ``value regex pattern``: the whole value must match."""
-    if _BACKREF.search(pattern):
+    if re.search(_BACKREF, pattern):
         raise OperatorError(f"invalid regex '{pattern}': back-references are not supported")
-    if _LOOKAROUND.search(pattern):
+    if re.search(_LOOKAROUND, pattern):
         raise OperatorError(f"invalid regex '{pattern}': look-around assertions are not supported")
     try:
         match = re.compile(_translate_posix_classes(pattern), re.DOTALL).fullmatch
@@ -282,7 +283,7 @@ def _valid_utf8(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-_REGEX_META = re.compile(r"[.^$*+?()\[\]{}|\\]")
+_REGEX_META = r"[.^$*+?()\[\]{}|\\]"
 _EDGE_WILDCARD = (".*", ".+", ".?")
 
 
@@ -301,4 +302,4 @@ def regex_could_be_simpler(pattern: str) -> bool:
         if core.endswith(w) and not core.endswith("\\" + w):
             core = core[:-2]
             break
-    return _REGEX_META.search(core) is None
+    return re.search(_REGEX_META, core) is None

@@ -263,3 +263,26 @@ def test_comm_and_argv_rewritten_by_the_process(run_pdigpy, cprog, work, tmp_pat
     assert len(got) == 2
     for ln, p in zip(got, (pid, child)):
         assert f"name=disguise cmdline=disguise {marker} kworker/0:pd exe={prog} pid={p}" in ln
+
+
+def test_exec_from_a_thread_after_the_leader_became_a_zombie(run_pdigpy, cprog, work, tmp_path):
+    """The leader has already reported its exit when its thread execs: the leader's tid comes back
+    to life with the new image, which rules see with the right name and parent."""
+    after = work / "after-zombie-exec"
+    after.write_text("after\n")
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "- rule: after exec\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = " + str(after) + "\n"
+        "  output: 'ZEXEC name=%proc.name pname=%proc.pname pid=%proc.pid tid=%thread.tid'\n  priority: WARNING\n"
+    )
+    r = run_pdigpy(["sh", "-c", '"$@"; echo rc=$?', "sh", cprog("zombie_exec"), "/bin/cat", str(after)], rules=rules)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.endswith("after\nrc=0\n")
+    execer, leader = int(r.lines("execer")[0][1]), int(r.lines("execer")[0][3])
+    exits = _exits(r)
+    ex = [e for e in r.of_type("execve") if e.res == 0 and e.args.get("exe") == "/bin/cat"]
+    assert len(ex) == 1 and (ex[0].tid, ex[0].pid) == (leader, leader)
+    assert [e.num < ex[0].num for e in exits[leader]] == [True, False]  # zombie exit, then the real end
+    assert execer not in exits and not [e for e in r.events if e.tid == execer and e.num > ex[0].num]
+    got = [ln for ln in r.stderr.splitlines() if "ZEXEC " in ln]
+    assert len(got) == 1 and f"name=cat pname=sh pid={leader} tid={leader}" in got[0]

@@ -62,8 +62,8 @@ class Launched:
 def _signals_to_reset() -> list[int]:
     """Signals whose disposition the app must not inherit: SIGPIPE/SIGXFSZ (ignored by the
     Python runtime) and every signal with a Python handler (pdigpy's relay handlers)."""
-    out = [signal.SIGPIPE, signal.SIGXFSZ]
-    for sig in signal.valid_signals():
+    out = [int(signal.SIGPIPE), int(signal.SIGXFSZ)]
+    for sig in range(1, signal.NSIG):  # plain ints: valid_signals() builds an enum member per signal
         if sig not in out and callable(signal.getsignal(sig)):
             out.append(sig)
     return out

@@ -13,7 +13,9 @@ Stops and what the loop does with them (status >> 8 tells them apart):
   the parent's event were seen, in whichever order they come.
 - exec event stop: an execve event from /proc (also for a non-leader thread:
   PTRACE_GETEVENTMSG gives its former tid).
-- exit event stop: procexit.
+- exit event stop: procexit. Spawn mode takes these only from leaders of
+  multi-threaded processes; every other procexit comes from the wait status
+  (see :meth:`TraceLoop.exit_stops_on_demand`).
 - PTRACE_EVENT_STOP: a new child's first stop, a group-stop (PTRACE_LISTEN, so
   ``kill -STOP``/``-CONT`` work as without a tracer), or our own interrupt.
 - any other stop is a signal-delivery stop: the signal is passed on untouched.

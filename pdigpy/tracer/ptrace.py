@@ -173,18 +173,19 @@ process_vm_readv_fast = _fast.process_vm_readv
 process_vm_readv_fast.restype = ctypes.c_ssize_t
 
 # The wait loop's own twins, about 40% cheaper per call than the above:
-# - PyDLL keeps the GIL across the call: these requests never block (a ptrace
-#   request on a stopped tracee, a read of its memory), so releasing and
-#   re-taking the GIL around each one is pure cost;
 # - no use_errno: ctypes would look the saved errno up in the thread state's
 #   dict before and after every call. A caller that gets -1 and needs the
-#   reason repeats the request through :data:`ptrace` (which keeps errno).
+#   reason repeats the request through :data:`ptrace` (which keeps errno);
+# - ptrace_hot comes from PyDLL, which keeps the GIL across the call: a ptrace
+#   request on a stopped tracee never blocks, so releasing and re-taking the
+#   GIL around it is pure cost. process_vm_readv_hot does release it: a read
+#   of memory backed by FUSE or a userfaultfd can block, and the relay and
+#   output threads must go on meanwhile.
 # Addresses are passed as prebuilt ``ctypes.byref`` objects (the cheapest
 # pointer argument ctypes converts), everything else as small ints or None.
-_hot = ctypes.PyDLL(None)
-ptrace_hot = _hot.ptrace
+ptrace_hot = ctypes.PyDLL(None).ptrace
 ptrace_hot.restype = ctypes.c_long
-process_vm_readv_hot = _hot.process_vm_readv
+process_vm_readv_hot = ctypes.CDLL(None).process_vm_readv
 process_vm_readv_hot.restype = ctypes.c_ssize_t
 
 

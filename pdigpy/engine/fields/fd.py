@@ -139,6 +139,27 @@ def _fd_name(reg, info, arg):
     return make(info, arg, extract)
 
 
+def _fd_directory(reg, info, arg):
+    # Hot path: fd.directory is read by most file rules; _directory's logic without its call.
+    def extract(e: Event) -> Any:
+        f = e.fdinfo
+        if f is None:
+            fo = failed_open(e)
+            return _dirname(fo.name) if fo is not None and fo.name else None
+        t = f.type
+        if t == "directory":
+            return f.name or None
+        if t == "file" or t == "memfd" or f.typechar in ("f", "d"):
+            name = f.name
+            if not name:
+                return None
+            i = name.rfind("/")
+            return "/" if i <= 0 else name[:i]
+        return None
+
+    return make(info, arg, extract)
+
+
 def _directory(f: FdInfo) -> str | None:
     # Hot path (open rules): _dirname inlined.
     t = f.type
@@ -348,7 +369,7 @@ FIELDS = [
     FieldDef(_info("fd.nameraw", "string", "The path as passed to the syscall."),
              _fdi_or_failed(lambda f: f.nameraw or f.name, lambda fo: fo.nameraw)),
     FieldDef(_info("fd.directory", "string", "Directory of a file; a directory fd's own path."),
-             _fdi_or_failed(_directory, lambda fo: _dirname(fo.name) if fo.name else None)),
+             _fd_directory),
     FieldDef(_info("fd.filename", "string", "Basename of a file."), _fdi(_filename)),
     FieldDef(_info("fd.ino", "int", "Inode number."), _fdi(lambda f: f.ino or None)),
     FieldDef(_info("fd.dev", "uint", "Device number."), _fdi(lambda f: f.dev)),

@@ -261,3 +261,25 @@ def test_generated_plan_reads_each_field_once():
     plan.run(evt)
     assert calls and max(calls.values()) == 1
     assert "evt.type" not in plan.run.source.split("def run")[1].split("\n    if")[0]  # decided at generation
+
+
+def test_plan_falls_back_to_closures_when_generation_fails(world, monkeypatch):
+    """A condition too large for one generated function (RecursionError/SyntaxError from Python's
+    compiler) still evaluates, through one closure per shared check and rule."""
+    import pdigpy.engine.compiler as compiler
+
+    def too_big(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded during compilation")
+
+    monkeypatch.setattr(compiler, "compile_plan", too_big)
+    engine, events = world
+    fallback = RuleEngine(engine.registry, rule_matching="all", append_output=[], cache=False)
+    assert fallback.load_files([str(p) for p in UPSTREAM]).ok
+    fallback.enable("*")
+    fired = 0
+    for evt in events:
+        got = [a.rule for a in fallback.evaluate(evt)]
+        assert got == plain(engine, evt)
+        fired += len(got)
+    assert fired > 0
+    assert not hasattr(fallback._plans["openat"].run, "source")  # really the closure version

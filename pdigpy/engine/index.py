@@ -152,11 +152,12 @@ def _leaf(check: Check) -> EventTypes | None:
 
 
 def _visit(node: Node, negated: bool, memo: dict) -> EventTypes:
-    # memo by (identity, polarity): an expanded macro is one shared subtree wherever it is used
-    key = (id(node), negated)
+    # memo by (identity, polarity): an expanded macro is one shared subtree wherever it is used;
+    # the node is kept with its value so that its identity cannot be reused while the memo lives
+    key = ("types", id(node), negated)
     got = memo.get(key)
     if got is not None:
-        return got
+        return got[1]
     if isinstance(node, Check):
         got = _leaf(node)
         if got is None:
@@ -173,7 +174,7 @@ def _visit(node: Node, negated: bool, memo: dict) -> EventTypes:
             got = (got & sub) if intersect else (got | sub)
     else:
         got = ALL  # an unresolved macro reference: assume anything
-    memo[key] = got
+    memo[key] = (node, got)
     return got
 
 
@@ -199,9 +200,10 @@ def static_truth(node: Node, evtype: str) -> bool | None:
     return None
 
 
-def rule_event_types(node: Node) -> EventTypes:
-    """The event types a (macro-expanded) condition can match."""
-    return _visit(node, False, {})
+def rule_event_types(node: Node, memo: dict | None = None) -> EventTypes:
+    """The event types a (macro-expanded) condition can match. ``memo`` may be shared by the rules
+    of one ruleset (see ruleset.expanded_size)."""
+    return _visit(node, False, {} if memo is None else memo)
 
 
 def all_event_types() -> frozenset[str]:

@@ -18,7 +18,7 @@ Two stages, as in Falco:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from pdigpy.engine.ast import And, Check, FieldRef, MacroRef, Node, Not, Or, Transformer
@@ -723,10 +723,10 @@ def resolve_macros(
         kids = tuple(resolve_macros(c, macros, used, stack, done) for c in node.children)
         if all(a is b for a, b in zip(kids, node.children)):
             return node
-        return replace(node, children=kids)
+        return node.__class__(kids, node.pos)  # And/Or; not dataclasses.replace: ~10x faster
     if isinstance(node, Not):
         child = resolve_macros(node.child, macros, used, stack, done)
-        return node if child is node.child else replace(node, child=child)
+        return node if child is node.child else Not(child, node.pos)
     return node  # a check: identifiers inside transformer arguments are never macros
 
 
@@ -749,22 +749,27 @@ class _VisibleMacros:
 MAX_CONDITION_NODES = 200_000
 
 
-def expanded_size(node: Node) -> int:
+def expanded_size(node: Node, memo: dict | None = None) -> int:
     """Nodes of the condition as a tree. Expanded macros are shared subtrees, so a macro used twice
-    by a macro used twice... is counted in linear time (memo by identity) though the tree may be huge."""
-    memo: dict[int, int] = {}
+    by a macro used twice... is counted in linear time (memo by identity) though the tree may be huge.
+
+    ``memo`` may be shared by the rules of one ruleset (their expanded macros are the same
+    objects); it holds each node with its value, so that no identity is reused while it lives."""
+    if memo is None:
+        memo = {}
 
     def size(n) -> int:
-        got = memo.get(id(n))
+        got = memo.get(("size", id(n)))
         if got is None:
             if isinstance(n, (And, Or)):
-                got = 1 + sum(size(c) for c in n.children)
+                value = 1 + sum(size(c) for c in n.children)
             elif isinstance(n, Not):
-                got = 1 + size(n.child)
+                value = 1 + size(n.child)
             else:
-                got = 1
-            memo[id(n)] = got
-        return got
+                value = 1
+            memo[("size", id(n))] = (n, value)
+            return value
+        return got[1]
 
     return size(node)
 
@@ -1023,16 +1028,18 @@ def _resolve(col: RuleCollector, res: FileResult, env: CompileEnv) -> CompiledRu
 
     # 3. rules, in evaluation order
     rules: list[Rule] = []
+    memo: dict = {}  # expanded_size / rule_event_types of subtrees shared by rules (expanded macros)
     for info in col.rules.values():
         if info.unknown_source:
             continue
-        rule = _compile_rule(info, res, env, lists, used_lists, macros, used_macros, done)
+        rule = _compile_rule(info, res, env, lists, used_lists, macros, used_macros, done, memo)
         if rule is not None:
             rules.append(rule)
     return CompiledRuleset(rules, lists, macros, used_lists, used_macros, macro_macros, macro_lists, list_lists)
 
 
-def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_lists, macros, used_macros, done):
+def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_lists, macros, used_macros, done,
+                  memo: dict | None = None):
     condition, exception_fields = exception_condition(info.cond, info.exceptions)
 
     output = info.output
@@ -1067,7 +1074,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         ctx = info.ctx if info.cond_ctx.source is None else info.ctx.with_source(info.cond_ctx.source)
         raise RuleLoadError("LOAD_ERR_VALIDATE", e.message, expr_ctx(ctx, text, e.pos, origin)) from None
     used_macros |= rule_macros
-    size = expanded_size(ast)
+    size = expanded_size(ast, memo)
     if size > MAX_CONDITION_NODES:
         raise RuleLoadError(
             "LOAD_ERR_VALIDATE",
@@ -1090,7 +1097,7 @@ def _compile_rule(info: RuleInfo, res: FileResult, env: CompileEnv, lists, used_
         wctx = expr_ctx(info.cond_ctx, text, max(0, getattr(w, "pos", 0) or 0), origin)
         res.add_warning(code, getattr(w, "message", None) or str(w), wctx, getattr(w, "field", None))
 
-    types = rule_event_types(ast)
+    types = rule_event_types(ast, memo)
     if info.warn_evttypes and (types.complement or len(types.names) > NO_EVTTYPE_THRESHOLD):
         res.add_warning("LOAD_NO_EVTTYPE", NO_EVTTYPE_MSG, info.ctx)
 

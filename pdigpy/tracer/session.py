@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Mapping, Protocol, Sequence
 
 from pdigpy.events.model import Event
@@ -54,44 +54,126 @@ class EventSink(Protocol):
     def on_snapshot(self, info: ProcInfo) -> None: ...
 
 
-@dataclass
-class TraceOptions:
-    event_types: frozenset[str] | None = None  # None: every event type known
-    seccomp: bool = True
-    follow_descendants: bool = False
+class _WrittenOut:
+    """repr and == for the dataclasses below, whose methods are written out.
+
+    @dataclass generates __init__/__repr__/__eq__ with exec() at import: about
+    2 ms of every start for these two classes. They stay dataclasses (fields(),
+    asdict() and replace() work) with a hand-written __init__.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))  # type: ignore[arg-type]
+        return f"{self.__class__.__qualname__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a default dataclass
+
+
+@dataclass(init=False, repr=False, eq=False)
+class TraceOptions(_WrittenOut):
+    event_types: frozenset[str] | None  # None: every event type known
+    seccomp: bool
+    follow_descendants: bool
     # Additive: explicit table rows instead of the native table's rows for
     # ``event_types`` (tests, benchmarks, custom tables).
-    syscall_specs: Sequence[SyscallSpec] | None = None
+    syscall_specs: Sequence[SyscallSpec] | None
     # Additive: event type -> (argument index, values): the seccomp filter stops
     # at that event's syscalls only for those argument values (e.g. the state's
     # STATE_ARG_FILTERS for fcntl). Leave a type out when a rule wants all of it.
     # Only the seccomp filter narrows: without seccomp every call is reported.
-    arg_filters: Mapping[str, tuple[int, frozenset[int]]] | None = None
+    arg_filters: Mapping[str, tuple[int, frozenset[int]]] | None
+
+    def __init__(
+        self,
+        event_types: frozenset[str] | None = None,
+        seccomp: bool = True,
+        follow_descendants: bool = False,
+        syscall_specs: Sequence[SyscallSpec] | None = None,
+        arg_filters: Mapping[str, tuple[int, frozenset[int]]] | None = None,
+    ) -> None:
+        self.event_types = event_types
+        self.seccomp = seccomp
+        self.follow_descendants = follow_descendants
+        self.syscall_specs = syscall_specs
+        self.arg_filters = arg_filters
 
 
-@dataclass
-class TracerStats:
-    stops: int = 0
-    seccomp_stops: int = 0
-    syscall_stops: int = 0
-    event_stops: int = 0
-    signal_stops: int = 0
-    group_stops: int = 0
-    syscalls_traced: int = 0
-    events: int = 0
-    events_by_type: dict[str, int] = field(default_factory=dict)
-    signals_forwarded: int = 0
-    signals_deduplicated: int = 0
-    esrch_races: int = 0
-    compat_syscalls: int = 0
-    decode_errors: int = 0
-    internal_errors: int = 0
-    early_children: int = 0
-    regs_fallbacks: int = 0
-    orphans_reaped: int = 0
-    filter_syscalls: int = 0
-    tracer_cpu_s: float = 0.0
-    wall_s: float = 0.0
+@dataclass(init=False, repr=False, eq=False)
+class TracerStats(_WrittenOut):
+    stops: int
+    seccomp_stops: int
+    syscall_stops: int
+    event_stops: int
+    signal_stops: int
+    group_stops: int
+    syscalls_traced: int
+    events: int
+    events_by_type: dict[str, int]
+    signals_forwarded: int
+    signals_deduplicated: int
+    esrch_races: int
+    compat_syscalls: int
+    decode_errors: int
+    internal_errors: int
+    early_children: int
+    regs_fallbacks: int
+    orphans_reaped: int
+    filter_syscalls: int
+    tracer_cpu_s: float
+    wall_s: float
+
+    def __init__(
+        self,
+        stops: int = 0,
+        seccomp_stops: int = 0,
+        syscall_stops: int = 0,
+        event_stops: int = 0,
+        signal_stops: int = 0,
+        group_stops: int = 0,
+        syscalls_traced: int = 0,
+        events: int = 0,
+        events_by_type: dict[str, int] | None = None,
+        signals_forwarded: int = 0,
+        signals_deduplicated: int = 0,
+        esrch_races: int = 0,
+        compat_syscalls: int = 0,
+        decode_errors: int = 0,
+        internal_errors: int = 0,
+        early_children: int = 0,
+        regs_fallbacks: int = 0,
+        orphans_reaped: int = 0,
+        filter_syscalls: int = 0,
+        tracer_cpu_s: float = 0.0,
+        wall_s: float = 0.0,
+    ) -> None:
+        self.stops = stops
+        self.seccomp_stops = seccomp_stops
+        self.syscall_stops = syscall_stops
+        self.event_stops = event_stops
+        self.signal_stops = signal_stops
+        self.group_stops = group_stops
+        self.syscalls_traced = syscalls_traced
+        self.events = events
+        self.events_by_type = {} if events_by_type is None else events_by_type
+        self.signals_forwarded = signals_forwarded
+        self.signals_deduplicated = signals_deduplicated
+        self.esrch_races = esrch_races
+        self.compat_syscalls = compat_syscalls
+        self.decode_errors = decode_errors
+        self.internal_errors = internal_errors
+        self.early_children = early_children
+        self.regs_fallbacks = regs_fallbacks
+        self.orphans_reaped = orphans_reaped
+        self.filter_syscalls = filter_syscalls
+        self.tracer_cpu_s = tracer_cpu_s
+        self.wall_s = wall_s
 
 
 class Tracer:

@@ -43,7 +43,7 @@ _NS = 1_000_000_000
 _ARGS_LIMIT = 1 << 26  # argv/env are read in full; the kernel caps them far below this
 _btime_ns: int | None = None
 _controllers: list[str] | None = None
-_pidns_start: dict[str, int] = {}
+_pidns_start: dict[str, tuple[int, int]] = {}  # ns link -> (init's host pid, its start time)
 
 
 def _read(path: str, limit: int = 1 << 20) -> bytes | None:
@@ -165,28 +165,35 @@ def _pidns_init_start(tid: int, nspid_depth: int) -> int:
         return 0
     cached = _pidns_start.get(ns)
     if cached is not None:
-        return cached
-    start = 0
+        init_pid, start = cached
+        # A dead namespace's inode number can be reused by a new one: trust the entry only while
+        # its init still lives in it, with the same start time
+        if init_pid <= 1 or (_same_ns(init_pid, ns) and start_time_ns(init_pid) == start):
+            return start
+    init_pid, start = 0, 0
     if nspid_depth <= 1:
-        start = start_time_ns(1)
+        init_pid, start = 1, start_time_ns(1)
     else:
         for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                if os.readlink(f"/proc/{name}/ns/pid") != ns:
-                    continue
-            except OSError:
+            if not name.isdigit() or not _same_ns(int(name), ns):
                 continue
             status = _read(f"/proc/{name}/status") or b""
             for line in status.split(b"\n"):
                 if line.startswith(b"NSpid:") and line.split()[-1] == b"1":
-                    start = start_time_ns(int(name))
+                    init_pid, start = int(name), start_time_ns(int(name))
                     break
             if start:
                 break
-    _pidns_start[ns] = start
+    if start:
+        _pidns_start[ns] = (init_pid, start)
     return start
+
+
+def _same_ns(pid: int, ns: str) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") == ns
+    except OSError:
+        return False
 
 
 def _exe_writable(path: str, st: os.stat_result, euid: int, egid: int, cap_eff: int) -> bool:

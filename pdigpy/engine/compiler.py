@@ -587,7 +587,7 @@ def _in_net(net: Any) -> Callable[[Any], bool]:
             if hasattr(v, "network_address"):  # a network value: inside the RHS network
                 return v.version == net.version and v.subnet_of(net)
             return v in net
-        except TypeError:
+        except (TypeError, AttributeError):  # None or a non-address value: not inside
             return False
 
     return test
@@ -688,7 +688,9 @@ def _wrap(get: Callable, test: Callable[[Any], bool], lhs: _Operand, op: str) ->
                     return False
                 if not isinstance(v, (list, tuple)):
                     return test(v)
-                return all(map(test, v))
+                # an endpoint without a value is missing: it neither differs nor matches
+                known = [x for x in v if x is not None]
+                return bool(known) and all(map(test, known))
 
             def check_both(evt: Any) -> bool:
                 return both_values(get(evt))
@@ -700,7 +702,7 @@ def _wrap(get: Callable, test: Callable[[Any], bool], lhs: _Operand, op: str) ->
                 return False
             if not isinstance(v, (list, tuple)):
                 return test(v)
-            return any(map(test, v))
+            return any(test(x) for x in v if x is not None)
 
         def check_either(evt: Any) -> bool:
             return either_value(get(evt))

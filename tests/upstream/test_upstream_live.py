@@ -954,12 +954,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pdigpy/engine/fields/fd.py _either + compiler _in_net): after a refused connect the "
-    "socket has no addresses; fd.net/fd.ip extract [None, None] instead of 'no value' (or "
-    "Falco's 0.0.0.0), so fd.net != \"127.0.0.0/8\" raises AttributeError ('NoneType' object has "
-    "no attribute '_version') and pdigpy reports: rule 'Disallowed SSH Connection Non Standard "
-    "Port' failed on event N (connect)"))
 def test_refused_connect_evaluates_upstream_outbound_rules_cleanly(ctx: Ctx):
     action = Action([BASH, "-c", f"exec 3<>/dev/tcp/127.0.0.1/{_closed_port()}; true"])
     run = run_upstream(action, ctx.work, STABLE)
@@ -976,10 +970,6 @@ _DIAG_RULES = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pdigpy/engine/fields/fd.py _either): on a socket whose connect was refused (no tuple), "
-    "fd.ip != \"0.0.0.0\" is true in pdigpy ([None, None]: None != 0.0.0.0 on both sides); in "
-    "Falco the socket's addresses are 0.0.0.0 (and a missing value makes any comparison false)"))
 def test_refused_connect_fd_ip_is_not_different_from_zero(ctx: Ctx):
     rules = ctx.work / "diag.yaml"
     rules.write_text(_DIAG_RULES)

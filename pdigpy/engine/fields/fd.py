@@ -10,6 +10,8 @@ Socket endpoints: ``c``/``s`` = client/server side of the connection, ``l``/``r`
 local/remote as seen by this process (a server-role fd has the server side local).
 ``fd.ip``/``fd.port``/``fd.net``/``fd.proto`` are filter-only and flagged ``either``: they
 extract ``[client, server]`` and the compiler applies Falco's either/both semantics.
+An endpoint the socket never learned reads as 0.0.0.0 (or ::) in the either fields, as in
+Falco, so ``fd.ip != "0.0.0.0"`` is false after a refused connect.
 ``fd.cnet`` ... are typed ``ipnet``: they extract one address that the compiler tests for
 membership in the RHS CIDR.
 
@@ -222,6 +224,20 @@ def _either(get_c: Callable[[Any], Any], get_s: Callable[[Any], Any]):
     return get
 
 
+_ZERO_IP = {"ipv4": ipaddress.IPv4Address(0), "ipv6": ipaddress.IPv6Address(0)}
+
+
+def _ip_either(f: FdInfo) -> list[Any] | None:
+    """[client, server] IPs; an endpoint the socket never learned (a refused connect, an unbound
+    socket) is the family's zero address, as Falco compares it (0.0.0.0 / ::)."""
+    zero = _ZERO_IP.get(f.type)
+    if zero is None:
+        return None
+    c = ip_of(f.cip)
+    s = ip_of(f.sip)
+    return [zero if c is None else c, zero if s is None else s]
+
+
 def _dns_name(which: str):
     """fd.*ip.name: Falco compares the RHS domain, resolved by DNS, with the address.
 
@@ -384,11 +400,11 @@ FIELDS = [
     FieldDef(_info("fd.lport", "port", "Local port."), _fdi(_port_side("l"))),
     FieldDef(_info("fd.rport", "port", "Remote port."), _fdi(_port_side("r"))),
     FieldDef(_info("fd.ip", "ipaddr", "Either endpoint's IP (filter only).", flags=_EITHER),
-             _either_factory(_either(_ip_side("c"), _ip_side("s")))),
+             _either_factory(_ip_either)),
     FieldDef(_info("fd.port", "port", "Either endpoint's port (filter only).", flags=_EITHER),
              _either_factory(_either(_port_side("c"), _port_side("s")))),
     FieldDef(_info("fd.net", "ipnet", "Either endpoint's IP is in the network (filter only).", flags=_EITHER),
-             _either_factory(_either(_ip_side("c"), _ip_side("s")))),
+             _either_factory(_ip_either)),
     FieldDef(_info("fd.proto", "string", "Either endpoint's protocol name (filter only).", flags=_EITHER),
              _either_factory(_either(_proto_side("c"), _proto_side("s")))),
     FieldDef(_info("fd.cnet", "ipnet", "Client IP is in the network."), _fdi(_ip_side("c"))),

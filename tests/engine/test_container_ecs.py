@@ -134,6 +134,24 @@ def test_detect_reads_container_and_task(endpoint, monkeypatch):
     assert meta.start_ts == 1602187751445271860
 
 
+def test_metadata_is_read_directly_even_with_an_http_proxy_in_the_environment(endpoint, monkeypatch):
+    """Egress setups set HTTP_PROXY; the link-local metadata endpoint must not go through it."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead_proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()  # nothing listens there: a proxied request would fail
+    url, _ = endpoint
+    monkeypatch.setenv(ECS_ENV, url)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    meta = detect_container(timeout=2)
+    assert meta is not None and meta.full_id == DOCKER_ID
+
+
 def test_no_env_no_metadata(monkeypatch):
     monkeypatch.delenv(ECS_ENV, raising=False)
     assert detect_container() is None

@@ -979,12 +979,6 @@ def test_refused_connect_fd_ip_is_not_different_from_zero(ctx: Ctx):
     assert not run.fired("diag fd.ip differs from 0.0.0.0"), run.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pdigpy/engine/fields/container.py fetch_ecs_metadata): urllib honours HTTP_PROXY, so "
-    "a task whose environment sets HTTP_PROXY (common for egress proxies) sends the metadata "
-    "request to the proxy; pdigpy warns 'cannot read ...', container.id falls back to host and "
-    "every rule gated on the container macro goes silent. The link-local/loopback metadata "
-    "endpoint should be fetched without proxies (urllib.request.ProxyHandler({}))"))
 def test_container_metadata_is_read_even_with_an_http_proxy_in_the_environment(ctx: Ctx, ecs_endpoint: str):
     action = netcat_exec(ctx)
     dead_proxy = f"http://127.0.0.1:{_closed_port()}"

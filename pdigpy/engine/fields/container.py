@@ -264,9 +264,13 @@ def fetch_ecs_metadata(uri: str, timeout: float = 1.0) -> ContainerMeta:
     import urllib.error
     import urllib.request
 
+    # The metadata endpoint is link-local (or loopback): never send it through the task's
+    # HTTP_PROXY, which egress setups commonly set and which cannot reach it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
     def get(url: str) -> Any:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (env-provided URL)
+            with opener.open(url, timeout=timeout) as resp:  # noqa: S310 (env-provided URL)
                 return json.loads(resp.read().decode("utf-8"))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ContainerMetadataError(f"{ECS_ENV}: cannot read {url}: {exc}") from None

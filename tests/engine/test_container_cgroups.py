@@ -134,3 +134,31 @@ def test_meta_round_trips_through_a_capture_header():
     back = ContainerMeta.from_dict(json.loads(json.dumps({"container": meta.to_dict()}))["container"])
     assert back == meta
     assert ContainerMeta.from_dict({**meta.to_dict(), "future_key": 1}) == meta
+
+
+def test_resolver_cache_is_keyed_by_cgroups_content_and_stays_small():
+    """Every process has its own cgroups list; the cache must not grow one entry per process."""
+    from types import SimpleNamespace
+
+    from pdigpy.state.records import ProcShared
+
+    r = ContainerResolver()
+    contents = (["unified=/user.slice/user-0.slice/session-1.scope"], [f"memory=/docker/{H}"])
+    metas = set()
+    for i in range(3000):
+        proc = ProcShared(cgroups=list(contents[i % 2]))  # a fresh list per process, as the state layer makes
+        metas.add(id(r.for_thread(SimpleNamespace(proc=proc))))
+    assert len(r._cache) == 2
+    assert len(metas) == 2  # the same ContainerMeta for the same cgroups
+    assert r.for_thread(SimpleNamespace(proc=ProcShared(cgroups=list(contents[1])))).id == H[:12]
+
+
+def test_resolver_cache_stays_bounded_for_endless_distinct_cgroups():
+    from types import SimpleNamespace
+
+    from pdigpy.state.records import ProcShared
+
+    r = ContainerResolver()
+    for i in range(ContainerResolver._MAX_ENTRIES + 10):
+        r.for_thread(SimpleNamespace(proc=ProcShared(cgroups=[f"unified=/scope-{i}"])))
+    assert len(r._cache) <= ContainerResolver._MAX_ENTRIES

@@ -131,28 +131,31 @@ def parse_container_id(cgroups: list[str]) -> tuple[str, str] | None:
 
 
 class ContainerResolver:
-    """Thread -> ContainerMeta, cached per cgroups list (shared by a process's threads).
+    """Thread -> ContainerMeta, cached per cgroups content.
 
-    Hot path: one dict lookup keyed by the identity of ``thread.proc.cgroups``; parsing only
-    happens for a cgroups list never seen before.
+    Hot path: one tuple of the thread's cgroups and one dict lookup; parsing only happens for
+    cgroups never seen before. Keyed by content, not by list identity: every process has its
+    own list, but a host has only a handful of distinct cgroups, so the cache stays tiny.
     """
+
+    _MAX_ENTRIES = 8192  # bound against an adversary that creates cgroups without end
 
     def __init__(self, own: ContainerMeta | None = None) -> None:
         self.own = own
-        self._cache: dict[int, tuple[list[str], ContainerMeta]] = {}
+        self._cache: dict[tuple[str, ...], ContainerMeta] = {}
         self._unknown: dict[str, ContainerMeta] = {}
 
     def for_thread(self, t: Any) -> ContainerMeta | None:
         if t is None:
             return None
-        cg = t.proc.cgroups
-        hit = self._cache.get(id(cg))
-        if hit is not None and hit[0] is cg:
-            return hit[1]
-        meta = self.for_cgroups(cg)
-        if len(self._cache) > 8192:
+        key = tuple(t.proc.cgroups)
+        meta = self._cache.get(key)
+        if meta is not None:
+            return meta
+        meta = self.for_cgroups(t.proc.cgroups)
+        if len(self._cache) >= self._MAX_ENTRIES:
             self._cache.clear()
-        self._cache[id(cg)] = (cg, meta)
+        self._cache[key] = meta
         return meta
 
     def for_cgroups(self, cgroups: list[str]) -> ContainerMeta:

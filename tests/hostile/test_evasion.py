@@ -163,8 +163,6 @@ def test_io_uring_open_is_invisible_but_the_ring_setup_is_seen(run_pdigpy, cprog
     assert not r.opens_of(marker)  # invisible
 
 
-@pytest.mark.xfail(strict=True, reason="MISSING RULE (rules/, R1): no default rule alerts on io_uring_setup, "
-                   "the only visible trace of file/network operations done through io_uring")
 def test_io_uring_setup_raises_a_default_alert(run_pdigpy, cprog, work):
     marker = work / "uring-rule-marker"
     marker.write_text("x")

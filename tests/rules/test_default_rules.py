@@ -653,6 +653,32 @@ def test_kernel_module_load_attempt(work, how, fires):
             assert f"module_fd={ko}" in hits[0]["output"]
 
 
+IO_URING_APP = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+params = ctypes.create_string_buffer(120)       # struct io_uring_params, zeroed
+entries = int(sys.argv[1])                      # 0 is EINVAL: the near miss
+print(libc.syscall(425, ctypes.c_uint(entries), params), ctypes.get_errno())
+"""
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"), reason="io_uring_setup is 425 on these")
+@pytest.mark.parametrize("entries, fires", [(4, True), (0, False)])
+def test_io_uring_ring_set_up(work, entries, fires):
+    run = run_traced([*python_app(IO_URING_APP), str(entries)], work)
+    assert run.returncode == 0, run.describe()
+    res = int(run.stdout.split()[0])
+    if entries and res < 0:
+        pytest.skip("io_uring is disabled here (kernel.io_uring_disabled)")
+    assert (res >= 0) == fires, run.stdout  # the near miss really failed: no ring
+    hits = run.fired("io_uring ring set up")
+    assert bool(hits) == fires, run.describe()
+    if fires:
+        assert_names(hits[0], process="python", obj=f"ring_fd={res}")
+        assert "entries=4" in hits[0]["output"]
+
+
 SETNS_APP = """
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)

@@ -310,6 +310,26 @@ def state_only_arg_filters(engine) -> dict[str, tuple[int, frozenset[int]]]:
     return {etype: narrowing for etype, narrowing in STATE_ARG_FILTERS.items() if etype not in wanted}
 
 
+def _set_fd_stat(args: argparse.Namespace, config: Config, files: list[str]) -> None:
+    """Stat each opened fd for its dev/ino only when something can show them: a capture
+    (``--events``, replayed with any rules later), or a rules file, output format or
+    append_output that names those fields (the stat costs a few µs per open)."""
+    from pdigpy.state.needs import fd_stat_needed
+    from pdigpy.tracer import decode
+
+    if args.events:
+        decode.set_fd_stat(True)
+        return
+    texts = [repr(config.data)]
+    for path in files:  # already expanded (directories -> their files) by resolve_rules_files
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                texts.append(fh.read())
+        except OSError:
+            texts.append("fd.ino")  # unreadable now: keep the stat on, the safe side
+    decode.set_fd_stat(fd_stat_needed(texts))
+
+
 def run(args: argparse.Namespace) -> int:
     """Trace ``args.command`` (or attach to ``args.pid``); return the app's status (or 86 with --fail-on)."""
     config = _load_config(args)
@@ -324,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
     original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     container = _detect_container()
     pipeline, engine = _build(args, config, files, container=container)
+    _set_fd_stat(args, config, files)
     event_types = traced_event_types(engine)
     options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
                            follow_descendants=bool(args.follow), arg_filters=state_only_arg_filters(engine))

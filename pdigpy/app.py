@@ -260,7 +260,6 @@ def _output_stats(hub) -> dict[str, int]:
 
 def _build(args: argparse.Namespace, config: Config, files: list[str], header: dict[str, Any] | None = None,
            container=None):
-    from pdigpy.report.junit import JUnitReport
     from pdigpy.report.summary import AlertSummary
     from pdigpy.stats import Stats
 
@@ -274,7 +273,11 @@ def _build(args: argparse.Namespace, config: Config, files: list[str], header: d
     _apply_rule_selection(engine, config)
     hub = _make_hub(config)
     stats = Stats()
-    junit = JUnitReport() if args.junit_xml else None
+    junit = None
+    if args.junit_xml:
+        from pdigpy.report.junit import JUnitReport  # xml.etree and socket: only for CI runs
+
+        junit = JUnitReport()
     pipeline = Pipeline(state, engine, hub, stats, AlertSummary(), junit)
     pipeline.fail_threshold = args.fail_on_priority
     return pipeline, engine

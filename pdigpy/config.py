@@ -32,7 +32,6 @@ Every problem raises :class:`ConfigError` with one line naming the place
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,6 +349,8 @@ def _check_value(key: str, value: Any, kind: Any, place: str) -> Any:
 
 
 def _suggest(word: str, choices) -> str:
+    import difflib  # only on an error path; keeps start-up light
+
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

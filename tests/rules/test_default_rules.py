@@ -326,6 +326,46 @@ def test_file_capabilities_exec_by_non_root(work):
     assert_names(hits[0], user="nobody", obj=f"exe={prog}")
 
 
+SETPRIV_DROP = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+@needs_root
+def test_setpriv_privilege_drop_is_quiet(work):
+    """docs/security.md's recommended drop: setpriv holds its caps as nobody for a moment (keepcaps
+    then capset) before dropping them at exec. That is expected; the program it runs has none."""
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        pytest.skip("setpriv is not installed")
+    run = run_traced([setpriv, *SETPRIV_DROP, "--inh-caps=-all", "--bounding-set=-all", "id", "-u"], work)
+    assert run.returncode == 0 and run.stdout.strip() == "65534", run.describe()
+    assert not run.fired("Non-root process gained capabilities"), run.describe()
+
+
+@needs_root
+@pytest.mark.parametrize("variant", ["copy", "ambient"])
+def test_setpriv_near_misses_still_fire(work, variant):
+    """The exemption is setpriv's own capset, by path: a copy named setpriv elsewhere is judged, and
+    a program setpriv hands capabilities to (ambient) is judged at its exec."""
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        pytest.skip("setpriv is not installed")
+    if variant == "copy":
+        copy = work / "setpriv"
+        shutil.copy(setpriv, copy)
+        argv = [str(copy), *SETPRIV_DROP, "--inh-caps=-all", "true"]
+    else:
+        argv = [setpriv, *SETPRIV_DROP, "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+                "true"]
+    run = run_traced(argv, work)
+    assert run.returncode == 0, run.describe()
+    hits = run.fired("Non-root process gained capabilities")
+    assert hits, run.describe()
+    if variant == "copy":
+        assert_names(hits[0], process="setpriv", user="nobody", obj=f"exe={work / 'setpriv'}")
+    else:
+        assert_names(hits[-1], process="true", user="nobody", obj="caps=CAP_NET_BIND_SERVICE")
+
+
 # ---------------------------------------------------------------------------
 # Drift
 

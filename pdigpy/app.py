@@ -54,13 +54,14 @@ def _make_engine(config: Config, state=None, container=None, hostname: str | Non
     registry = FieldRegistry(state, container)
     append_output = config.data.get("append_output") or []
     if not isinstance(append_output, list):
-        raise ConfigError(f"{config.source}: append_output: expected a list of {{match: ..., extra_output: ...}} entries")
+        raise ConfigError(f"{config.place_of('append_output')}: append_output: expected a list of {{match: ..., extra_output: ...}} entries")
     try:
         engine = RuleEngine(registry, min_priority=Priority.parse(str(config.data.get("priority", "debug"))),
                             rule_matching=str(config.data.get("rule_matching", "first")).lower(),
                             append_output=append_output, hostname=hostname)
     except ValueError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from None
+        key = "append_output" if str(exc).startswith("append_output") else "rule_matching"
+        raise ConfigError(f"{config.place_of(key)}: {exc}") from None
     return engine, registry
 
 
@@ -72,7 +73,7 @@ def _apply_rule_selection(engine, config: Config) -> None:
     try:
         engine.apply_rules_selection(selection)
     except ValueError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from None
+        raise ConfigError(f"{config.place_of('rules')}: {exc}") from None
 
 
 def _load_rules(engine, files: list[str], verbose: int) -> None:

@@ -117,6 +117,11 @@ def build_replay_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The stats thread waits this long at most per interval; a larger (or infinite) wait overflows
+# the thread's timer, and an interval longer than a day is never what was meant.
+MAX_STATS_INTERVAL = 86400.0
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -124,6 +129,8 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if not value <= MAX_STATS_INTERVAL:  # also inf
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_STATS_INTERVAL:.0f} seconds (a day), got {text!r}")
     return value
 
 
@@ -216,6 +223,22 @@ def _check_common(args: argparse.Namespace) -> None:
             raise UsageError(f"--fail-on: {exc}") from None
     else:
         args.fail_on_priority = None
+    if getattr(args, "junit_xml", None):
+        _check_writable(args.junit_xml, "--junit-xml")
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Find an unwritable report path before the app runs, not after (a CI job would lose its
+    report and pass). The file itself is written at the end; only its directory is checked."""
+    import os
+
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: cannot write (it is a directory); give a file path")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{flag} {path}: cannot write (no such directory {directory}); create it or give another path")
+    if (os.path.exists(path) and not os.access(path, os.W_OK)) or not os.access(directory, os.W_OK):
+        raise UsageError(f"{flag} {path}: cannot write (permission denied); give a writable path")
 
 
 def _mode(args: argparse.Namespace) -> str:

@@ -162,6 +162,9 @@ FALCO_OTHER_KEYS = frozenset({
     "plugins_hostinfo", "falco_libs", "metadata_download", "syscall_buf_size_preset",
     "modern_bpf", "watch_config_files", "time_format_iso_8601", "buffered_outputs", "base_syscalls",
     "rules_file", "append_output", "outputs_queue", "container",
+    # Older falco.yaml files (still found in the wild): quietly ignored too.
+    "k8s_api", "k8s_api_cert", "k8s_node_name", "mesos_api", "cri", "disable_cri_async",
+    "syscall_drop_failed_exit", "json_include_message_property", "buffer_format_base64",
     # pdigpy's own sections, read by the outputs layer: delivery tuning and forwarders.
     "pdigpy", "forwarders",
 })
@@ -176,6 +179,14 @@ class Config:
     source: str  # "built-in defaults" or the file path
     warnings: list[str] = field(default_factory=list)
     explicit_rules_files: bool = False  # rules_files/rules_file came from a file or -o
+    # Top-level key -> the places that set it (the file, then each -o item), for errors found
+    # after loading (rules selection, append_output): they name the place, not the defaults.
+    key_places: dict[str, list[str]] = field(default_factory=dict)
+
+    def place_of(self, key: str) -> str:
+        """Where ``key``'s value came from: ``-o ITEM``, the file, both, or the defaults."""
+        places = self.key_places.get(key)
+        return " and ".join(places) if places else self.source
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -214,12 +225,15 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = (),
     else:
         origin = "-c"
     file_keys: set[str] = set()
+    key_places: dict[str, list[str]] = {}
     if path is not None:
         loaded = _read_yaml_file(path, origin)
         file_keys = set(loaded)
         for key in loaded:
+            key_places[str(key)] = [path]
             if key not in KNOWN_TOP_KEYS:
-                warnings.append(f"{path}: unknown key {key!r} ignored{_suggest(key, KNOWN_TOP_KEYS)}")
+                warnings.append(f"{path}: unknown key {key!r} ignored{_suggest(str(key), KNOWN_TOP_KEYS)}")
+        warnings.extend(_unknown_subkey_warnings(loaded, path))
         _deep_merge(data, loaded)
         source = path
         _check_types(data, lambda key: f"{path}: {key}", only=set(loaded))
@@ -228,6 +242,10 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = (),
     for item in overrides:
         key_path = apply_override(data, item)
         top = key_path[0] if key_path else ""
+        if isinstance(top, str):
+            key_places.setdefault(top, []).append(f"-o {item}")
+            if top not in KNOWN_TOP_KEYS:  # a close match was refused in apply_override
+                warnings.append(f"-o {item}: unknown config key {top!r} ignored (neither pdigpy nor Falco has it)")
         if top == "stderr_output":
             stderr_explicit = True
         if top in ("rules_files", "rules_file"):
@@ -235,7 +253,23 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = (),
     if not stderr_explicit and _truthy(data.get("stdout_output", {}).get("enabled")):
         data["stderr_output"]["enabled"] = False
     _normalise_rules_files(data, source)
-    return Config(data=data, source=source, warnings=warnings, explicit_rules_files=explicit_rules)
+    return Config(data=data, source=source, warnings=warnings, explicit_rules_files=explicit_rules,
+                  key_places=key_places)
+
+
+def _unknown_subkey_warnings(loaded: dict[str, Any], path: str) -> list[str]:
+    """A misspelt key inside a section pdigpy knows (file_output.filenme) would be ignored
+    silently; say so, as for unknown top-level keys (a warning: Falco ignores it too)."""
+    warnings: list[str] = []
+    for top, section in loaded.items():
+        if KEY_TYPES.get(top) != "dict" or not isinstance(section, dict):
+            continue
+        known = {k.split(".", 1)[1] for k in KEY_TYPES if k.startswith(f"{top}.")}
+        for sub in section:
+            if known and sub not in known:
+                warnings.append(f"{path}: unknown key {sub!r} in {top} ignored{_suggest(str(sub), known)}; "
+                                f"known: {', '.join(sorted(known))}")
+    return warnings
 
 
 def _read_yaml_file(path: str, origin: str | None) -> dict[str, Any]:

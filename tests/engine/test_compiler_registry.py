@@ -201,3 +201,25 @@ def test_unresolved_names_never_match_and_do_not_block(real_registry):
 def test_domain_name_fields_reject_other_operators(real_registry):
     with pytest.raises(CompileError, match="IP filter only supports"):
         compile_condition(parse_condition("fd.sip.name startswith local"), real_registry)
+
+
+# A refused connect: the socket never learned an address (no tuple), as the state layer leaves it.
+REFUSED = Event(
+    4, 0, 200, 200, "connect", -111, {"fd": 5, "res": -111},
+    thread=BASH, fdinfo=FdInfo(5, "ipv4", "4", name="", l4proto="tcp"),
+)
+
+
+@pytest.mark.parametrize("text,want", [
+    ("fd.ip = 0.0.0.0", True),                 # Falco: unknown endpoints are 0.0.0.0
+    ("fd.ip != 0.0.0.0", False),
+    ("fd.ip != 127.0.0.1", True),
+    ("fd.net = 0.0.0.0/8", True),
+    ("fd.net != 127.0.0.0/8", True),           # raised AttributeError on None before
+    ("fd.net in (127.0.0.0/8, 10.0.0.0/8)", False),
+    ("fd.cnet = 127.0.0.0/8", False),          # single-side fields stay missing: false
+    ("fd.snet != 127.0.0.0/8", False),
+])
+def test_socket_without_addresses_compares_as_zero_and_never_raises(text, want, real_registry):
+    predicate = compile_condition(parse_condition(text), real_registry)
+    assert predicate(REFUSED) is want

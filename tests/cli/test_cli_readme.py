@@ -86,3 +86,25 @@ def test_examples_use_flags_pdigpy_accepts():
             continue
         before, _cmd = split_command(argv[1:])
         build_parser().parse_args(before)  # exits 2 on an unknown flag
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_container_section_links_the_example_and_the_docs():
+    section = _section(README.read_text(), "## Running in a container")
+    links = re.findall(r"\]\(([^)]+)\)", section)
+    for target in ("examples/fargate/", "docs/fargate.md", "docs/ci.md", "docs/architecture.md", "docs/rules.md",
+                   "docs/outputs.md", "docs/security.md", "docs/performance.md"):
+        assert target in links, f"the container section does not link {target}"
+    assert "ecs-fargate" not in section
+
+
+def test_every_relative_link_in_the_readme_exists():
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text()):
+        if "://" in target:
+            continue
+        assert (REPO / target).exists(), f"README links {target}, which does not exist"

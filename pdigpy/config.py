@@ -119,8 +119,12 @@ KEY_TYPES: dict[str, Any] = {
     "stdout_output.enabled": "bool",
     "stderr_output": "dict",
     "stderr_output.enabled": "bool",
+    "stderr_output.color": "bool",  # pdigpy's: force colour on/off (default: only on a terminal)
     "syslog_output": "dict",
     "syslog_output.enabled": "bool",
+    "syslog_output.address": "str",  # pdigpy's: where to send (docs/outputs.md); the outputs check it
+    "syslog_output.ident": "str",
+    "syslog_output.facility": "str",
     "file_output": "dict",
     "file_output.enabled": "bool",
     "file_output.keep_alive": "bool",

@@ -284,3 +284,38 @@ def test_default_rules_are_the_bundled_directory():
     if os.path.isfile("/etc/pdigpy/pdigpy_rules.local.yaml"):
         assert files[-1] == "/etc/pdigpy/pdigpy_rules.local.yaml"
     assert all(Path(f).is_file() for f in files)
+
+
+def test_a_misspelt_key_in_a_known_section_is_a_warning(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("file_output:\n  enabled: false\n  filenme: x.txt\n")
+    config = load_config(str(cfg), [], environ=NO_ENV)
+    assert len(config.warnings) == 1
+    assert "'filenme' in file_output" in config.warnings[0] and "'filename'" in config.warnings[0]
+
+
+def test_pdigpy_own_keys_in_falco_sections_are_known(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stderr_output:\n  enabled: true\n  color: false\n"
+                   "syslog_output:\n  enabled: false\n  address: udp://127.0.0.1:514\n  ident: app\n  facility: local0\n"
+                   "http_output:\n  enabled: false\n  url: http://127.0.0.1:2801/\n  mtls: false\n  echo: false\n"
+                   "  compress_uploads: false\n  keep_alive: false\n  max_consecutive_timeouts: 5\n")
+    config = load_config(str(cfg), ["stderr_output.color=true", "syslog_output.ident=x"], environ=NO_ENV)
+    assert config.warnings == []
+    assert config.data["stderr_output"]["color"] is True and config.data["syslog_output"]["ident"] == "x"
+
+
+def test_an_unknown_o_key_is_a_warning_naming_the_item():
+    config = load_config(None, ["totally_unknown_key=1"], environ=NO_ENV)
+    assert config.warnings == ["-o totally_unknown_key=1: unknown config key 'totally_unknown_key' ignored "
+                               "(neither pdigpy nor Falco has it)"]
+
+
+def test_place_of_names_who_set_a_key(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("rules:\n  - disable: {rule: x}\n")
+    assert load_config(None, ["rules[0]=5"], environ=NO_ENV).place_of("rules") == "-o rules[0]=5"
+    both = load_config(str(cfg), ["rules[]=5"], environ=NO_ENV)
+    assert both.place_of("rules") == f"{cfg} and -o rules[]=5"
+    assert both.place_of("append_output") == str(cfg)  # not set anywhere: the config's source
+    assert load_config(None, [], environ=NO_ENV).place_of("rules") == "built-in defaults"

@@ -314,24 +314,22 @@ def state_only_arg_filters(engine) -> dict[str, tuple[int, frozenset[int]]]:
     return {etype: narrowing for etype, narrowing in STATE_ARG_FILTERS.items() if etype not in wanted}
 
 
-def _set_fd_stat(args: argparse.Namespace, config: Config, files: list[str]) -> None:
+def _set_fd_stat(args: argparse.Namespace, config: Config, engine: Any) -> None:
     """Stat each opened fd for its dev/ino only when something can show them: a capture
-    (``--events``, replayed with any rules later), or a rules file, output format or
-    append_output that names those fields (the stat costs a few µs per open)."""
-    from pdigpy.state.needs import fd_stat_needed
+    (``--events``, replayed with any rules later), the output settings (append_output), or an
+    enabled rule that names those fields or renders a whole open's arguments (the stat costs a
+    few µs per open)."""
+    from pdigpy.state.needs import fd_stat_needed, rule_needs_fd_stat
     from pdigpy.tracer import decode
 
-    if args.events:
+    if args.events or fd_stat_needed([repr(config.data)]):
         decode.set_fd_stat(True)
         return
-    texts = [repr(config.data)]
-    for path in files:  # already expanded (directories -> their files) by resolve_rules_files
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                texts.append(fh.read())
-        except OSError:
-            texts.append("fd.ino")  # unreadable now: keep the stat on, the safe side
-    decode.set_fd_stat(fd_stat_needed(texts))
+    every_type = engine.matches_all_event_types()
+    decode.set_fd_stat(any(
+        rule_needs_fd_stat((r.full_condition, r.output_format),
+                           None if every_type or r.event_types.complement else r.event_types.names)
+        for r in engine.enabled_rules))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -348,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
     original_mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     container = _detect_container()
     pipeline, engine = _build(args, config, files, container=container)
-    _set_fd_stat(args, config, files)
+    _set_fd_stat(args, config, engine)
     event_types = traced_event_types(engine)
     options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
                            follow_descendants=bool(args.follow), arg_filters=state_only_arg_filters(engine))

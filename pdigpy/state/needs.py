@@ -124,6 +124,24 @@ FD_STAT_TOKENS = ("fd.ino", "fd.dev", "evt.arg.dev", "evt.arg.ino", "evt.rawarg.
                   "evt.args", "evt.arg[")
 
 
+# Events whose parameters carry an open's dev and ino: on other events evt.arg.dev is something
+# else (mount's source device), and evt.args/evt.arg[N] cannot show them.
+OPEN_EVENT_TYPES = frozenset({"open", "openat", "openat2", "creat", "open_by_handle_at"})
+FD_FIELD_STAT_TOKENS = ("fd.ino", "fd.dev")  # an fd of any event may be an opened file
+
+
+def rule_needs_fd_stat(texts: Iterable[str], event_types: Iterable[str] | None) -> bool:
+    """Whether one rule, given its condition and output texts and the event types it can match
+    (None: every type), can show an open's dev or ino. fd.ino and fd.dev always count;
+    the open's own parameters (evt.arg.dev, evt.args, ...) only on a rule that can match an open."""
+    texts = list(texts)
+    if any(token in text for text in texts for token in FD_FIELD_STAT_TOKENS):
+        return True
+    if event_types is not None and OPEN_EVENT_TYPES.isdisjoint(event_types):
+        return False
+    return any(token in text for text in texts for token in FD_STAT_TOKENS)
+
+
 def fd_stat_needed(texts: Iterable[str]) -> bool:
     """Whether any of ``texts`` (rules files' contents, output formats, append_output entries) can
     use an open's dev or ino. A plain substring test: a comment or a disabled rule that names one

@@ -83,8 +83,6 @@ def test_failing_program_output_never_touches_the_app(run_pdigpy, work, tmp_path
     assert "Traceback" not in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the wait loop's waitpid(-1, __WALL) reaps program_output's children; "
-                   "subprocess then sees ECHILD and reports status 0, so failed deliveries count as sent")
 def test_failing_program_output_counts_every_alert_as_failed(run_pdigpy, work, tmp_path):
     marker = work / "prog-count-marker"
     marker.write_text("x")
@@ -96,9 +94,6 @@ def test_failing_program_output_counts_every_alert_as_failed(run_pdigpy, work, t
     assert len(diag) <= 4, diag  # three notices and the summary; no bogus "delivering again"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a kept-alive program_output that dies at once loses the alerts "
-                   "written into its pipe (the writes succeed; its exit status is never checked), "
-                   "mostly without any diagnostic")
 def test_kept_alive_program_that_dies_is_reported(run_pdigpy, work, tmp_path):
     marker = work / "keep-marker"
     marker.write_text("x")

@@ -7,8 +7,15 @@ The command runs through ``/bin/sh -c`` (like popen), so pipelines work
   thread waits for it to exit, as pclose() does. A non-zero exit status counts
   the alert as failed.
 - ``keep_alive: true``: one process for the whole run, one line per alert; if
-  it dies it is started again for the next alert. At exit its stdin is closed
-  and pdigpy waits for it up to the flush timeout.
+  it dies it is started again for the next alert. An alert counts as sent once
+  the program has read it from its pipe (or, alive, has not read it within
+  2 s); one it died without reading counts as failed. At exit its stdin is
+  closed and pdigpy waits for it up to the flush timeout; a non-zero exit
+  status then is reported on stderr.
+
+The programs are started, and waited for, by a spawner process forked when the
+channel is built (:mod:`pdigpy.outputs.spawner`): the tracer's wait loop reaps
+every child of pdigpy, which would steal their exit statuses.
 
 Differences from Falco, because pdigpy shares the terminal with the traced app:
 the program's stdout goes to pdigpy's stderr (the app's stdout is the app's),
@@ -19,19 +26,17 @@ before it has delivered the last alerts.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
 from pdigpy.outputs.config import ConfigError, Section
 from pdigpy.outputs.retry import DeliveryError
+from pdigpy.outputs.spawner import SHELL, ProgramSpawner, SpawnerError
 from pdigpy.outputs.sink import Sink
 
 if TYPE_CHECKING:
     from pdigpy.outputs.render import Rendered
     from pdigpy.outputs.settings import OutputSettings
-
-SHELL = "/bin/sh"
 
 
 class ProgramChannel(Sink):
@@ -42,81 +47,45 @@ class ProgramChannel(Sink):
         self.program = program
         self.keep_alive = keep_alive
         self.buffered = buffered
-        self._proc: subprocess.Popen | None = None
+        # Forked now, while pdigpy is still single-threaded and before the app is traced
+        # (OutputHub.from_config runs before Tracer.run_command): see pdigpy.outputs.spawner.
+        self._spawner: ProgramSpawner | None = None
+        self._spawner_error = ""
+        try:
+            self._spawner = ProgramSpawner(program, buffered)
+        except SpawnerError as exc:
+            self._spawner_error = str(exc)
 
-    def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [SHELL, "-c", self.program],
-            stdin=subprocess.PIPE,
-            stdout=2,  # pdigpy's stderr: never the app's stdout
-            start_new_session=True,
-            bufsize=-1 if self.buffered else 0,
-        )
+    def _request(self, op: bytes, data: bytes = b"") -> str:
+        if self._spawner is None:
+            raise DeliveryError(self._spawner_error, retryable=False)
+        try:
+            return self._spawner.request(op, data)
+        except SpawnerError as exc:
+            self._spawner, self._spawner_error = None, str(exc)
+            raise DeliveryError(str(exc), retryable=False) from None
 
     def send(self, item: Rendered) -> None:
         data = (item.message + "\n").encode("utf-8", "replace")
-        if self.keep_alive:
-            self._send_kept(data)
-            return
-        try:
-            proc = self._spawn()
-        except OSError as exc:
-            raise DeliveryError(f"cannot start {self.program!r}: {exc.strerror or exc}", retryable=False) from None
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(data)
-            proc.stdin.close()
-        except OSError:
-            pass  # the program did not read its stdin; its exit status tells
-        status = proc.wait()
-        if status != 0:
-            raise DeliveryError(f"program {self.program!r} exited with status {status}", retryable=False)
-
-    def _send_kept(self, data: bytes) -> None:
-        if self.reopen_requested:  # SIGUSR1: Falco restarts a kept-alive program
+        if self.keep_alive and self.reopen_requested:  # SIGUSR1: Falco restarts a kept-alive program
             self.reopen_requested = False
-            self.close(time.monotonic() + 1.0)
-        for attempt in (1, 2):  # a dead kept-alive program is restarted once per alert
-            if self._proc is None or self._proc.poll() is not None:
-                try:
-                    self._proc = self._spawn()
-                except OSError as exc:
-                    raise DeliveryError(f"cannot start {self.program!r}: {exc.strerror or exc}", retryable=False) from None
-            try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(data)
-                if not self.buffered:
-                    self._proc.stdin.flush()
-                return
-            except OSError as exc:
-                self._reap()
-                if attempt == 2:
-                    raise DeliveryError(f"program {self.program!r} is not reading: {exc.strerror or exc}",
-                                        retryable=False) from None
-
-    def _reap(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                if proc.stdin:
-                    proc.stdin.close()
-            except OSError:
-                pass
-            proc.poll()
+            self._request(b"C", b"1.0")
+        error = self._request(b"K" if self.keep_alive else b"R", data)
+        if error:
+            raise DeliveryError(error, retryable=False)
 
     def close(self, deadline: float) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
+        spawner, self._spawner = self._spawner, None
+        if spawner is None:
             return
         try:
-            if proc.stdin:
-                proc.stdin.close()  # end of input: the program finishes its work and exits
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass  # still running at the flush timeout: left to finish on its own
+            error = spawner.request(b"C", str(max(0.0, deadline - time.monotonic())).encode()) if self.keep_alive else ""
+        except SpawnerError:
+            error = ""
+        finally:
+            spawner.stop()
+        if error:
+            raise DeliveryError(error, retryable=False)
 
 
 def program_channel(section: Section, settings: OutputSettings) -> ProgramChannel:

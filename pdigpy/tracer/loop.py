@@ -64,6 +64,7 @@ class LoopCounters:
         "events", "esrch_races", "compat_syscalls", "decode_errors", "orphans_reaped", "internal_errors",
         "early_children",  # first stop seen before the parent's clone event
         "regs_fallbacks",  # stops decoded from registers (no GET_SYSCALL_INFO)
+        "ptrace_refused",  # attaches to pdigpy itself refused with EPERM
     )
 
     def __init__(self) -> None:
@@ -159,6 +160,8 @@ class TraceLoop:
         self._msg = ctypes.c_ulong()
         self._msg_ref = ctypes.byref(self._msg)
         self._compat_warned = False
+        self._ptrace_warned = False
+        self.own_pid = os.getpid()
         self._decode_warned = False
         self._internal_warned = False
 
@@ -216,6 +219,7 @@ class TraceLoop:
         OP_EXIT = _pt.SYSCALL_INFO_EXIT
         NATIVE_ARCH = _pt.NATIVE_AUDIT_ARCH
         X32 = _pt.X32_SYSCALL_BIT
+        PTRACE_NR = _pt.PTRACE_NR
         WALL = _pt.WALL
         ST_SECCOMP = (_K_SECCOMP << 8) | 0x7F  # whole wait statuses of the two common stops
         ST_SYSCALL = (_K_SYSCALL << 8) | 0x7F
@@ -274,6 +278,8 @@ class TraceLoop:
                             continue
                         t = unpack_entry(info_buf)
                         nr = t[4]
+                        if nr == PTRACE_NR:  # rare: refuse an attach to pdigpy, then go on as usual
+                            self.guard_ptrace(tid, t[5:11])
                         spec = by_nr[nr] if nr < nmax else None
                         if spec is None or tid == silent:
                             if spec is not None and nr in force_exit:
@@ -330,6 +336,8 @@ class TraceLoop:
                             nr = t[4]
                             if t[1] != NATIVE_ARCH or nr & X32:
                                 self.compat_syscall(tid, t[1], nr)
+                            elif nr == PTRACE_NR and self.guard_ptrace(tid, t[5:11]) and (nr >= nmax or by_nr[nr] is None):
+                                pass  # refused and not traced: nothing to report at its exit
                             elif nr < nmax and tid != silent:
                                 spec = by_nr[nr]
                                 if spec is not None:
@@ -416,6 +424,36 @@ class TraceLoop:
                 self.root_exec = (spec, args, spec.entry(tid, args, self.mem))
             except Exception:  # noqa: BLE001 - only a nicer filename is lost
                 pass
+
+    def guard_ptrace(self, tid: int, args: tuple) -> bool:
+        """ptrace entry: refuse PTRACE_ATTACH/PTRACE_SEIZE on pdigpy itself with EPERM.
+
+        A tracee (root, or with CAP_SYS_PTRACE) that attaches to its tracer
+        deadlocks both: pdigpy stops in tracing-stop inside wait4, the app waits
+        in ptrace for pdigpy. The call is skipped (its number set to -1) with
+        -EPERM in the return register, so its exit stop, and the event, show
+        res=-EPERM like a refusal by the kernel. True if refused.
+        """
+        if args[0] not in (_pt.PTRACE_ATTACH, _pt.PTRACE_SEIZE):
+            return False
+        target = args[1] & 0xFFFFFFFF  # pid_t
+        if target != self.own_pid and str(target) not in _own_threads():
+            return False
+        try:  # a pid of another pid namespace names someone else
+            if os.stat(f"/proc/{tid}/ns/pid").st_ino != os.stat("/proc/self/ns/pid").st_ino:
+                return False
+        except OSError:
+            pass  # unknown: refusing is the safe side
+        if not _pt.skip_syscall(tid, -errno.EPERM):
+            return False
+        self.c.ptrace_refused += 1
+        if not self._ptrace_warned:
+            self._ptrace_warned = True
+            self.warn(
+                f"pdigpy: thread {tid} tried to ptrace-attach to pdigpy itself (pid {target}); "
+                "refused with EPERM (counted in stats.ptrace_refused)"
+            )
+        return True
 
     def compat_syscall(self, tid: int, arch: int, nr: int) -> None:
         self.c.compat_syscalls += 1
@@ -768,6 +806,14 @@ copy_info = (
     if ProcInfo.__init__.__code__.co_varnames[1 : len(_INFO_FIELDS) + 1] == _INFO_FIELDS
     else _copy_info_replace
 )
+
+
+def _own_threads() -> list[str]:
+    """The tids of pdigpy's threads (they come and go: read at each use; ptrace calls are rare)."""
+    try:
+        return os.listdir("/proc/self/task")
+    except OSError:
+        return []
 
 
 def _read_tgid(tid: int) -> int:

@@ -24,6 +24,7 @@ errno = ctypes.get_errno
 # --- ptrace requests -------------------------------------------------------
 PTRACE_TRACEME = 0
 PTRACE_PEEKDATA = 2
+PTRACE_POKEUSER = 6
 PTRACE_CONT = 7
 PTRACE_KILL = 8
 PTRACE_ATTACH = 16
@@ -33,6 +34,7 @@ PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETSIGINFO = 0x4202
 PTRACE_GETREGSET = 0x4204
+PTRACE_SETREGSET = 0x4205
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
@@ -93,6 +95,7 @@ PR_GET_NO_NEW_PRIVS = 39
 SECCOMP_MODE_FILTER = 2
 
 NT_PRSTATUS = 1
+NT_ARM_SYSTEM_CALL = 0x404  # aarch64: the syscall number of a stopped syscall
 
 # --- clone flags the loop needs to tell threads from processes ------------
 CLONE_VM = 0x100
@@ -107,16 +110,19 @@ if MACHINE in ("x86_64", "amd64"):
     # user_regs_struct: 27 u64; indices of what an event stop needs.
     REGS_COUNT = 27
     REG_NR, REG_ARGS = 15, (14, 13, 12, 7, 9, 8)  # orig_rax; rdi rsi rdx r10 r8 r9
+    PTRACE_NR = 101  # the native number of ptrace(2), guarded by the wait loop
 elif MACHINE in ("aarch64", "arm64"):
     NATIVE_AUDIT_ARCH = AUDIT_ARCH_AARCH64
     # user_pt_regs: regs[31], sp, pc, pstate. x8 = nr, x0..x5 = args (x0 is
     # only overwritten with the return value when the syscall returns).
     REGS_COUNT = 34
     REG_NR, REG_ARGS = 8, (0, 1, 2, 3, 4, 5)
+    PTRACE_NR = 117
 else:  # pragma: no cover - other arches are not supported
     NATIVE_AUDIT_ARCH = 0
     REGS_COUNT = 64
     REG_NR, REG_ARGS = 0, (1, 2, 3, 4, 5, 6)
+    PTRACE_NR = -2  # matches no syscall
 
 
 class IoVec(ctypes.Structure):
@@ -287,6 +293,38 @@ _event_regs = (ctypes.c_uint64 * REGS_COUNT)()
 _event_iov = IoVec(ctypes.addressof(_event_regs), ctypes.sizeof(_event_regs))
 _event_iov_ref = ctypes.byref(_event_iov)
 _event_args = operator.itemgetter(*REG_ARGS)  # the 6 args as a tuple, in one C call
+
+
+def skip_syscall(tid: int, retval: int) -> bool:
+    """At a syscall-entry or seccomp stop: make the call not run and return ``retval`` (-errno).
+
+    The kernel skips a syscall whose number the tracer set to -1, and then
+    returns whatever the return register holds; setting that register at the
+    same stop is enough (no exit stop needed). On x86_64 by PTRACE_POKEUSER of
+    rax then orig_rax (the x86_64 user area layout, whatever the tracee's ABI,
+    since pdigpy is a 64-bit tracer); on aarch64 by the NT_ARM_SYSTEM_CALL
+    regset, then x0 (r0 of an AArch32 task) through NT_PRSTATUS.
+    False if the thread is gone or the arch is unsupported.
+    """
+    if NATIVE_AUDIT_ARCH == AUDIT_ARCH_X86_64:
+        if ptrace(PTRACE_POKEUSER, tid, 10 * 8, retval & 0xFFFFFFFFFFFFFFFF) == -1:  # rax
+            return False
+        return ptrace(PTRACE_POKEUSER, tid, 15 * 8, 0xFFFFFFFFFFFFFFFF) != -1  # orig_rax = -1
+    if NATIVE_AUDIT_ARCH == AUDIT_ARCH_AARCH64:
+        nr = ctypes.c_int(-1)
+        iov = IoVec(ctypes.addressof(nr), ctypes.sizeof(nr))
+        if ptrace(PTRACE_SETREGSET, tid, NT_ARM_SYSTEM_CALL, ctypes.addressof(iov)) == -1:
+            return False
+        regs = (ctypes.c_uint64 * REGS_COUNT)()
+        iov = IoVec(ctypes.addressof(regs), ctypes.sizeof(regs))
+        if ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, ctypes.addressof(iov)) == -1:
+            return False
+        if iov.iov_len == 18 * 4:  # AArch32 task: 18 u32 registers, r0 in the low word of regs[0]
+            regs[0] = (regs[0] & ~0xFFFFFFFF) | (retval & 0xFFFFFFFF)
+        else:
+            regs[0] = retval & 0xFFFFFFFFFFFFFFFF
+        return ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, ctypes.addressof(iov)) != -1
+    return False
 
 
 def getsiginfo(tid: int, buf: SigInfo) -> bool:

@@ -125,6 +125,7 @@ class TracerStats(_WrittenOut):
     early_children: int
     regs_fallbacks: int
     orphans_reaped: int
+    ptrace_refused: int
     filter_syscalls: int
     tracer_cpu_s: float
     wall_s: float
@@ -149,6 +150,7 @@ class TracerStats(_WrittenOut):
         early_children: int = 0,
         regs_fallbacks: int = 0,
         orphans_reaped: int = 0,
+        ptrace_refused: int = 0,
         filter_syscalls: int = 0,
         tracer_cpu_s: float = 0.0,
         wall_s: float = 0.0,
@@ -171,6 +173,7 @@ class TracerStats(_WrittenOut):
         self.early_children = early_children
         self.regs_fallbacks = regs_fallbacks
         self.orphans_reaped = orphans_reaped
+        self.ptrace_refused = ptrace_refused
         self.filter_syscalls = filter_syscalls
         self.tracer_cpu_s = tracer_cpu_s
         self.wall_s = wall_s
@@ -218,6 +221,22 @@ class Tracer:
         wanted = self.options.arg_filters or {}
         return {s.nr: wanted[s.event] for s in self._load_specs() if s.event in wanted}
 
+    def _seccomp_program(self) -> bytes:
+        """The packed filter: the specs' syscalls, plus ptrace's attaches whatever the rules.
+
+        ptrace(PTRACE_ATTACH/PTRACE_SEIZE) always stops, so that the loop can
+        refuse an attach to pdigpy itself (see TraceLoop.guard_ptrace); when no
+        rule wants ptrace events the filter narrows it to those two requests.
+        """
+        from pdigpy.tracer.seccomp import build_filter, pack_filter
+
+        nrs = {s.nr for s in self._load_specs()}
+        arg_filters = self._arg_filters()
+        if _pt.PTRACE_NR >= 0 and _pt.PTRACE_NR not in nrs:
+            nrs.add(_pt.PTRACE_NR)
+            arg_filters[_pt.PTRACE_NR] = (0, frozenset({_pt.PTRACE_ATTACH, _pt.PTRACE_SEIZE}))
+        return pack_filter(build_filter(nrs, arg_filters=arg_filters))
+
     def filter_syscalls(self) -> list[str]:
         """Names of the syscalls that stop the app (the seccomp filter's TRACE set)."""
         return sorted({s.name for s in self._load_specs()})
@@ -257,6 +276,7 @@ class Tracer:
             "early_children",
             "regs_fallbacks",
             "orphans_reaped",
+            "ptrace_refused",
         ):
             setattr(s, name, getattr(c, name))
         s.stops = c.seccomp_stops + c.syscall_stops + c.event_stops + c.signal_stops
@@ -283,7 +303,6 @@ class Tracer:
     def run_command(self, argv: list[str]) -> int:
         """Run ``argv`` under the tracer; returns the app's exit code (128+N if killed by N)."""
         from pdigpy.tracer.launcher import exec_error, filter_refused, launch
-        from pdigpy.tracer.seccomp import build_filter, pack_filter
         from pdigpy.tracer.signals import SignalRelay
 
         if not argv:
@@ -291,7 +310,7 @@ class Tracer:
             return 2
         seccomp = self.options.seccomp
         loop = self._make_loop(seccomp)
-        prog = pack_filter(build_filter((s.nr for s in self._specs), arg_filters=self._arg_filters())) if seccomp else None
+        prog = self._seccomp_program() if seccomp else None
         # No exit stops but for leaders of multi-threaded processes: procexit
         # comes from the wait status (see TraceLoop.exit_stops_on_demand).
         options = (_BASE_OPTIONS & ~_pt.PTRACE_O_TRACEEXIT) | _FOLLOW_OPTIONS | _pt.PTRACE_O_EXITKILL

@@ -155,9 +155,6 @@ def test_ptrace_attach_to_an_untraced_process_succeeds_and_alerts(run_pdigpy, cp
     assert len(alerts) == 1 and f"target_pid={victim.pid}" in alerts[0] and "result=SUCCESS" in alerts[0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an app with CAP_SYS_PTRACE can PTRACE_SEIZE/ATTACH pdigpy itself "
-                   "(its parent); pdigpy then stops at its next signal (SIGCHLD) and both hang forever "
-                   "(see docs/security.md, 'The app attaches to pdigpy')")
 @pytest.mark.parametrize("mode", ["seize-parent", "attach-parent"])
 def test_ptrace_attach_to_pdigpy_itself_is_refused(start_pdigpy, cprog, mode):
     t = start_pdigpy([cprog("ptrace_probe"), mode])

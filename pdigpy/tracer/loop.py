@@ -49,6 +49,13 @@ _STOP_SIGNALS = frozenset((signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signa
 
 # status >> 8 of the stops the hot path tells apart
 _K_SYSCALL = 0x80 | signal.SIGTRAP
+# ptrace(2) through a foreign ABI (i386, x32, AArch32): (arch, nr). Without
+# seccomp such calls run, so an attach to pdigpy is refused there too.
+_FOREIGN_PTRACE = frozenset({
+    (_pt.AUDIT_ARCH_I386, 26),
+    (_pt.AUDIT_ARCH_X86_64, _pt.X32_SYSCALL_BIT | 521),
+    (_pt.AUDIT_ARCH_ARM, 26),
+})
 _K_SECCOMP = (_pt.PTRACE_EVENT_SECCOMP << 8) | signal.SIGTRAP
 
 
@@ -280,6 +287,9 @@ class TraceLoop:
                         nr = t[4]
                         if nr == PTRACE_NR:  # rare: refuse an attach to pdigpy, then go on as usual
                             self.guard_ptrace(tid, t[5:11])
+                        elif t[1] != NATIVE_ARCH or nr & X32:
+                            self.foreign_seccomp_stop(tid, t[1], nr)
+                            continue
                         spec = by_nr[nr] if nr < nmax else None
                         if spec is None or tid == silent:
                             if spec is not None and nr in force_exit:
@@ -336,6 +346,8 @@ class TraceLoop:
                             nr = t[4]
                             if t[1] != NATIVE_ARCH or nr & X32:
                                 self.compat_syscall(tid, t[1], nr)
+                                if (t[1], nr) in _FOREIGN_PTRACE:  # it runs here: guard pdigpy as natively
+                                    self.guard_ptrace(tid, t[5:11])
                             elif nr == PTRACE_NR and self.guard_ptrace(tid, t[5:11]) and (nr >= nmax or by_nr[nr] is None):
                                 pass  # refused and not traced: nothing to report at its exit
                             elif nr < nmax and tid != silent:
@@ -455,6 +467,17 @@ class TraceLoop:
             )
         return True
 
+    def foreign_seccomp_stop(self, tid: int, arch: int, nr: int) -> None:
+        """A syscall through a foreign ABI (i386, x32, AArch32) at a seccomp stop.
+
+        Its number means another call in the native table, so it is not run:
+        skipped with -ENOSYS, counted and reported once, then the thread goes on.
+        """
+        _pt.skip_syscall(tid, -errno.ENOSYS)
+        self.compat_syscall(tid, arch, nr)
+        if _pt.ptrace_hot(_pt.PTRACE_CONT, tid, None, None) == -1:
+            self.c.esrch_races += 1
+
     def compat_syscall(self, tid: int, arch: int, nr: int) -> None:
         self.c.compat_syscalls += 1
         if not self._compat_warned:
@@ -462,9 +485,11 @@ class TraceLoop:
             kind = {_pt.NATIVE_AUDIT_ARCH: "x32", _pt.AUDIT_ARCH_I386: "i386", _pt.AUDIT_ARCH_ARM: "arm32"}.get(
                 arch, f"arch {arch:#x}"
             )
+            what = ("refused with ENOSYS: syscalls of foreign ABIs do not run under seccomp mode"
+                    if self.seccomp else "syscalls of foreign ABIs are not decoded")
             self.warn(
                 f"pdigpy: thread {tid} made a syscall through the {kind} ABI (nr {nr & 0xFFFF}); "
-                "syscalls of foreign ABIs are not decoded (counted in stats.compat_syscalls)"
+                f"{what} (counted in stats.compat_syscalls)"
             )
 
     def on_event_stop(self, tid: int, ev: int, sig: int) -> None:

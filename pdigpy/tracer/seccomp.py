@@ -5,17 +5,19 @@ offset 0, arch at offset 4). It returns ``SECCOMP_RET_TRACE`` for exactly
 the selected syscall numbers and ``SECCOMP_RET_ALLOW`` for everything else,
 so untraced syscalls cost only the filter run (about 0.05 µs), never a stop.
 
-Foreign ABIs are refused, by decision: a syscall made through another entry
+Foreign ABIs stop too, by decision: a syscall made through another entry
 point than the native one -- on x86_64 the i386 ``int 0x80`` ABI (arch
 ``AUDIT_ARCH_I386``) and the x32 ABI (native arch with bit 30 of the number
-set); on aarch64 the AArch32 compat ABI -- fails with ``ENOSYS``
-(``SECCOMP_RET_ERRNO | ENOSYS``). Their syscall numbers differ from the native
-table, so a rule could never see them correctly; letting them run untraced
-would be a blind spot an attacker can choose. 32-bit-only programs therefore
-do not work under pdigpy in seccomp mode. (Without seccomp -- attach mode or
-``TraceOptions(seccomp=False)`` -- such syscalls run; the wait loop detects
-them by the arch field of PTRACE_GET_SYSCALL_INFO, counts them and reports
-them once on stderr.)
+set); on aarch64 the AArch32 compat ABI -- returns ``SECCOMP_RET_TRACE``, and
+the wait loop skips it (number set to -1) so that it fails with ``ENOSYS``,
+counts it (stats.compat_syscalls) and reports it once on stderr. Their
+syscall numbers differ from the native table, so a rule could never see them
+correctly; letting them run untraced would be a blind spot an attacker can
+choose, and refusing them in the kernel (``RET_ERRNO``) would hide the
+attempt. 32-bit-only programs therefore do not work under pdigpy in seccomp
+mode. (Without seccomp -- attach mode or ``TraceOptions(seccomp=False)`` --
+such syscalls run; the wait loop detects them by the arch field of
+PTRACE_GET_SYSCALL_INFO, counts them and reports them once on stderr.)
 
 The filter is permanent for the process and all its descendants: once the
 tracer is gone, every ``RET_TRACE`` syscall fails with ``ENOSYS``. This is
@@ -70,7 +72,7 @@ def build_filter(
 ) -> list[tuple[int, int, int, int]]:
     """The program as (code, jt, jf, k) tuples: TRACE for ``syscall_nrs``, ALLOW otherwise.
 
-    Layout: check arch (foreign -> ERRNO|ENOSYS), load nr, on x86_64 refuse the
+    Layout: check arch (foreign -> TRACE), load nr, on x86_64 trace the
     x32 bit, then blocks of at most 200 ``JEQ nr`` tests, each block followed by
     its own ``RET TRACE`` so that every jump fits in 8 bits, then ``RET ALLOW``.
     A linear chain is fine for the ~50 syscalls of a Falco rule set; an unknown
@@ -84,16 +86,16 @@ def build_filter(
     narrowed = {int(nr): (int(idx), sorted({int(v) & 0xFFFFFFFF for v in vals}))
                 for nr, (idx, vals) in (arg_filters or {}).items()}
     nrs = sorted(set(int(n) for n in syscall_nrs) - set(narrowed))
-    enosys = SECCOMP_RET_ERRNO | _errno.ENOSYS
+    foreign = SECCOMP_RET_TRACE  # the loop skips it with ENOSYS, counts and reports it
     prog: list[tuple[int, int, int, int]] = [
         _stmt(BPF_LD_W_ABS, _OFF_ARCH),
         _jump(BPF_JMP_JEQ_K, audit_arch, 1, 0),
-        _stmt(BPF_RET_K, enosys),
+        _stmt(BPF_RET_K, foreign),
         _stmt(BPF_LD_W_ABS, _OFF_NR),
     ]
     if audit_arch == _pt.AUDIT_ARCH_X86_64:
         prog.append(_jump(BPF_JMP_JGE_K, _pt.X32_SYSCALL_BIT, 0, 1))
-        prog.append(_stmt(BPF_RET_K, enosys))
+        prog.append(_stmt(BPF_RET_K, foreign))
     for nr in sorted(narrowed):
         idx, vals = narrowed[nr]
         if not 0 <= idx < 6 or len(vals) > 200:

@@ -1,4 +1,4 @@
-"""The wait loop refuses an app's ptrace attach to pdigpy itself (it would hang both).
+"""The wait loop refuses an app's ptrace attach to pdigpy itself (it would hang both), and skips foreign-ABI calls.
 
 Real processes under the test runner (tests/helpers/run_tracer.py, which runs the Tracer in-process: the
 app's parent is the tracer). The probe is built here from C source.
@@ -6,6 +6,7 @@ app's parent is the tracer). The probe is built here from C source.
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 
@@ -24,7 +25,7 @@ PROBE_C = r"""
 #include <unistd.h>
 
 /* probe MODE [PID]: seize|attach the parent, a thread of the parent ("seize-thread"), or PID;
- * "x32" makes getpid through the x32 ABI. Prints "MODE res=R errno=NAME". */
+ * "x32" makes getpid through the x32 ABI; "int80-seize" seizes the parent through the i386 ABI. Prints "MODE res=R errno=NAME". */
 int main(int argc, char **argv) {
     const char *mode = argv[1];
     pid_t target = argc > 2 ? atoi(argv[2]) : getppid();
@@ -32,6 +33,15 @@ int main(int argc, char **argv) {
     errno = 0;
     if (!strcmp(mode, "x32")) {
         res = syscall(0x40000000 | SYS_getpid);
+    } else if (!strcmp(mode, "int80-seize")) {
+#ifdef __x86_64__
+        /* ptrace (i386 nr 26)(PTRACE_SEIZE, parent) through int 0x80: the raw result, -errno */
+        __asm__ volatile("int $0x80" : "=a"(res) : "a"(26L), "b"(0x4206L), "c"((long)target), "d"(0L), "S"(0L)
+                         : "memory");
+        printf("%s raw=%ld\n", mode, res);
+        if (res == 0) ptrace(PTRACE_DETACH, target, 0, 0);
+#endif
+        return 0;
     } else {
         if (!strcmp(mode, "seize-thread")) {
             char path[64];
@@ -112,3 +122,30 @@ def test_ptrace_of_another_pid_is_left_to_the_kernel(run_traced, probe):
     assert r.stats["ptrace_refused"] == 0
     assert _warnings(r) == []
     assert [e["res"] for e in r.of_type("ptrace")] == [-3]
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the x32 ABI exists on x86_64 only")
+def test_x32_call_is_skipped_counted_and_reported_under_seccomp(run_traced, probe):
+    r = run_traced([probe, "x32"], timeout=30)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.decode().split() == ["x32", "res=-1", "errno=ENOSYS"]
+    assert r.stats["compat_syscalls"] == 1
+    warn = _warnings(r)
+    assert len(warn) == 1 and "x32 ABI" in warn[0] and "ENOSYS" in warn[0]
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int 0x80 exists on x86_64 only")
+def test_i386_attach_to_the_tracer_is_refused_without_seccomp(run_traced, probe):
+    """--no-seccomp lets foreign-ABI calls run: an int 0x80 ptrace(PTRACE_SEIZE, pdigpy) must still be refused."""
+    r = run_traced([probe, "int80-seize"], seccomp=False, types="openat", timeout=30)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.decode().split() == ["int80-seize", "raw=-1"]  # -EPERM
+    assert r.stats["ptrace_refused"] == 1 and r.stats["compat_syscalls"] == 1
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int 0x80 exists on x86_64 only")
+def test_i386_attach_to_the_tracer_is_skipped_with_enosys_under_seccomp(run_traced, probe):
+    r = run_traced([probe, "int80-seize"], types="openat", timeout=30)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.decode().split() == ["int80-seize", "raw=-38"]
+    assert r.stats["ptrace_refused"] == 0 and r.stats["compat_syscalls"] == 1

@@ -370,7 +370,8 @@ VARIANT_HELP = {
 
 def run_variant(variant: str, argv: list[str]) -> int:
     """Internal (--variant): trace ``argv`` with one layer of pdigpy; print the tracer's stats as JSON on stderr."""
-    from pdigpy.state.needs import STATE_EVENT_TYPES
+    from pdigpy.state.needs import STATE_ARG_FILTERS, STATE_EVENT_TYPES
+    from pdigpy.tracer import decode
     from pdigpy.tracer.session import TraceOptions, Tracer
     from pdigpy.tracer.syscalls.table import native_table, syscalls_for_events
 
@@ -395,8 +396,11 @@ def run_variant(variant: str, argv: list[str]) -> int:
             return {}
 
         specs = [dataclasses.replace(sp, entry=None, exit=no_args) for sp in specs]
+    # Same stops and decoding as the no-rules command: fcntl narrowed to the fd-creating
+    # commands, no dev/ino stat per open (no rule can show it).
+    decode.set_fd_stat(False)
     sink = StateSink() if variant == "state" else DropSink()
-    tracer = Tracer(sink, TraceOptions(syscall_specs=specs))
+    tracer = Tracer(sink, TraceOptions(syscall_specs=specs, arg_filters=dict(STATE_ARG_FILTERS)))
     rc = tracer.run_command(argv)
     st = tracer.stats
     print(json.dumps({"ptrace_stops": st.stops, "tracer_cpu_s": st.tracer_cpu_s}), file=sys.stderr)

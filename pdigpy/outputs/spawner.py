@@ -12,7 +12,8 @@ socketpair and answers each with "" (done) or an error message:
 
 - ``R`` + data: run ``sh -c PROGRAM`` with data on its stdin, wait for it;
 - ``K`` + data: write data to the kept-alive program (started, or restarted
-  once if it died) and wait until it has read the data or died;
+  once if it died, before or without reading the data) and wait until it
+  has read the data or died;
 - ``C`` + timeout: close the kept-alive program's stdin and wait for it.
 
 End of file on the socket ends it; so does pdigpy's death (PR_SET_PDEATHSIG).
@@ -216,7 +217,10 @@ class _Server:
                 if attempt == 2:
                     return f"program {self.program!r} is not reading: {exc.strerror or exc}"
                 continue
-            return self._await_read(proc)
+            error = self._await_read(proc)
+            if not error or attempt == 2:
+                return error
+            # it died without reading this alert (e.g. `head -n 1` after the previous one): once more
         return ""  # not reached
 
     def _await_read(self, proc: subprocess.Popen) -> str:

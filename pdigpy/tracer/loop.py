@@ -285,11 +285,11 @@ class TraceLoop:
                             continue
                         t = unpack_entry(info_buf)
                         nr = t[4]
-                        if nr == PTRACE_NR:  # rare: refuse an attach to pdigpy, then go on as usual
-                            self.guard_ptrace(tid, t[5:11])
-                        elif t[1] != NATIVE_ARCH or nr & X32:
+                        if t[1] != NATIVE_ARCH or nr & X32:  # first: a foreign nr means another call
                             self.foreign_seccomp_stop(tid, t[1], nr)
                             continue
+                        if nr == PTRACE_NR:  # rare: refuse an attach to pdigpy, then go on as usual
+                            self.guard_ptrace(tid, t[5:11])
                         spec = by_nr[nr] if nr < nmax else None
                         if spec is None or tid == silent:
                             if spec is not None and nr in force_exit:

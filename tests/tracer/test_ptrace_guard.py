@@ -33,6 +33,13 @@ int main(int argc, char **argv) {
     errno = 0;
     if (!strcmp(mode, "x32")) {
         res = syscall(0x40000000 | SYS_getpid);
+    } else if (!strcmp(mode, "int80-101")) {
+#ifdef __x86_64__
+        /* i386 nr 101 (ioperm(0, 0, 0)), the native number of ptrace on x86_64 */
+        __asm__ volatile("int $0x80" : "=a"(res) : "a"(101L), "b"(0L), "c"(0L), "d"(0L) : "memory");
+        printf("%s raw=%ld\n", mode, res);
+#endif
+        return 0;
     } else if (!strcmp(mode, "int80-seize")) {
 #ifdef __x86_64__
         /* ptrace (i386 nr 26)(PTRACE_SEIZE, parent) through int 0x80: the raw result, -errno */
@@ -149,3 +156,13 @@ def test_i386_attach_to_the_tracer_is_skipped_with_enosys_under_seccomp(run_trac
     assert r.rc == 0, r.stderr
     assert r.stdout.decode().split() == ["int80-seize", "raw=-38"]
     assert r.stats["ptrace_refused"] == 0 and r.stats["compat_syscalls"] == 1
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="int 0x80 exists on x86_64 only")
+def test_i386_call_numbered_like_native_ptrace_is_foreign_not_ptrace(run_traced, probe):
+    """i386 nr 101 is ioperm: it must be skipped as a foreign call, never decoded as ptrace or let run."""
+    r = run_traced([probe, "int80-101"], types="ptrace", timeout=30)
+    assert r.rc == 0, r.stderr
+    assert r.stdout.decode().split() == ["int80-101", "raw=-38"]
+    assert r.stats["compat_syscalls"] == 1 and r.stats["ptrace_refused"] == 0
+    assert not r.of_type("ptrace")

@@ -66,6 +66,7 @@ class ProgramSpawner:
         self.pid = pid
         self._sock = parent
         self._finalizer = weakref.finalize(self, _stop, parent, pid)
+        self._finalizer.atexit = False  # at exit PR_SET_PDEATHSIG ends it; waiting for a stuck program would delay pdigpy
 
     def request(self, op: bytes, data: bytes = b"") -> str:
         """Send one request; return "" on success or the spawner's error message."""

@@ -54,34 +54,35 @@ def open_flags(linux: int) -> int:
     return res
 
 
+# One row per Linux flag: (Linux mask, PPM bit). A row matches when every bit of its mask is set,
+# which is what O_SYNC (= __O_SYNC | O_DSYNC) needs; the other masks are single bits.
+_FD_FLAGS = (
+    (L_O_CREAT, F.O_CREAT),
+    (L_O_APPEND, F.O_APPEND),
+    (L_O_DSYNC, F.O_DSYNC),
+    (L_O_EXCL, F.O_EXCL),
+    (L_O_NONBLOCK, F.O_NONBLOCK),
+    (L_O_SYNC, F.O_SYNC),
+    (L_O_TRUNC, F.O_TRUNC),
+    (L_O_DIRECT, F.O_DIRECT),
+    (L_O_DIRECTORY, F.O_DIRECTORY),
+    (L_O_LARGEFILE, F.O_LARGEFILE),
+    (L_O_CLOEXEC, F.O_CLOEXEC),
+    (L_O_TMPFILE_BIT, F.O_TMPFILE),
+)
+
+
+def _map_bits(table: tuple[tuple[int, int], ...], linux: int) -> int:
+    res = 0
+    for lmask, pbit in table:
+        if linux & lmask == lmask:
+            res |= pbit
+    return res
+
+
 def fd_flags(linux: int) -> int:
     """Creation flags without an access mode (pipe2, dup3, eventfd2, inotify_init1 ...) -> PPM file_flags."""
-    res = 0
-    if linux & L_O_CREAT:
-        res |= F.O_CREAT
-    if linux & L_O_APPEND:
-        res |= F.O_APPEND
-    if linux & L_O_DSYNC:
-        res |= F.O_DSYNC
-    if linux & L_O_EXCL:
-        res |= F.O_EXCL
-    if linux & L_O_NONBLOCK:
-        res |= F.O_NONBLOCK
-    if linux & L_O_SYNC == L_O_SYNC:
-        res |= F.O_SYNC
-    if linux & L_O_TRUNC:
-        res |= F.O_TRUNC
-    if linux & L_O_DIRECT:
-        res |= F.O_DIRECT
-    if linux & L_O_DIRECTORY:
-        res |= F.O_DIRECTORY
-    if linux & L_O_LARGEFILE:
-        res |= F.O_LARGEFILE
-    if linux & L_O_CLOEXEC:
-        res |= F.O_CLOEXEC
-    if linux & L_O_TMPFILE_BIT:
-        res |= F.O_TMPFILE
-    return res
+    return _map_bits(_FD_FLAGS, linux)
 
 
 def open_mode(linux_flags: int, mode: int) -> int:
@@ -119,11 +120,7 @@ _CLONE = (
 
 def clone_flags(linux: int) -> int:
     """clone/clone3/unshare/setns flags -> PPM clone_flags."""
-    res = 0
-    for lbit, pbit in _CLONE:
-        if linux & lbit:
-            res |= pbit
-    return res
+    return _map_bits(_CLONE, linux)
 
 
 _PTRACE = {

@@ -16,8 +16,7 @@ of a message are those of its innermost location inside the file.
 from __future__ import annotations
 
 import json
-from dataclasses import FrozenInstanceError, dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 # --- codes, in Falco's order (falco_load_result) ----------------------------
 
@@ -121,55 +120,18 @@ def _reduce(self):
     return self.__class__, tuple([getattr(self, name) for name in self.__slots__])
 
 
-_FACTORY: Any = object()  # default of a written-out __init__ parameter whose field has a default_factory
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class Location:
     """One step of a context chain. ``name`` is the file, or the quoted start of a condition."""
 
-    __slots__ = ("item_type", "item_name", "name", "line", "column", "offset")
+    __reduce__ = _reduce
+
     item_type: str
     item_name: str
     name: str
-    line: int  # 0-based, as Falco prints them
-    column: int
-    offset: int
-
-    def __init__(
-        self,
-        item_type: str,
-        item_name: str,
-        name: str,
-        line: int = 0,
-        column: int = 0,
-        offset: int = 0,
-    ) -> None:
-        object.__setattr__(self, "item_type", item_type)
-        object.__setattr__(self, "item_name", item_name)
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "column", column)
-        object.__setattr__(self, "offset", offset)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(item_type={self.item_type!r}, item_name={self.item_name!r}, name={self.name!r}, line={self.line!r}, column={self.column!r}, offset={self.offset!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.item_type, self.item_name, self.name, self.line, self.column, self.offset) == (other.item_type, other.item_name, other.name, other.line, other.column, other.offset)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.item_type, self.item_name, self.name, self.line, self.column, self.offset))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    __reduce__ = _reduce
+    line: int = 0  # 0-based, as Falco prints them
+    column: int = 0
+    offset: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -179,42 +141,17 @@ class Location:
         }
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class ScalarSource:
     """A scalar as it appears in the file, to map a position in its value back to line/column."""
 
-    __slots__ = ("value", "raw", "line", "column", "style")
+    __reduce__ = _reduce
+
     value: str
     raw: str  # the file text from the scalar's start mark to its end mark
     line: int  # 0-based start
     column: int
     style: str | None  # None (plain), "'", '"', "|", ">"
-
-    def __init__(self, value: str, raw: str, line: int, column: int, style: str | None) -> None:
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "raw", raw)
-        object.__setattr__(self, "line", line)
-        object.__setattr__(self, "column", column)
-        object.__setattr__(self, "style", style)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(value={self.value!r}, raw={self.raw!r}, line={self.line!r}, column={self.column!r}, style={self.style!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.value, self.raw, self.line, self.column, self.style) == (other.value, other.raw, other.line, other.column, other.style)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.value, self.raw, self.line, self.column, self.style))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    __reduce__ = _reduce
 
     def locate(self, pos: int) -> tuple[int, int] | None:
         raw, style = self.raw, self.style or None  # libyaml says "" for plain, the Python parser None
@@ -244,46 +181,16 @@ class ScalarSource:
         return None
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class Context:
     """The chain of locations, outermost first; ``alt_content`` is the condition text for expression contexts."""
 
-    __slots__ = ("locations", "alt_content", "source", "exact")
-    locations: tuple[Location, ...]
-    alt_content: str | None
-    source: ScalarSource | None  # where a condition scalar sits in the file (for exact positions)
-    exact: tuple[int, int] | None  # 0-based (line, column) in the file of an expression error
-
-    def __init__(
-        self,
-        locations: tuple[Location, ...],
-        alt_content: str | None = None,
-        source: ScalarSource | None = None,
-        exact: tuple[int, int] | None = None,
-    ) -> None:
-        object.__setattr__(self, "locations", locations)
-        object.__setattr__(self, "alt_content", alt_content)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "exact", exact)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(locations={self.locations!r}, alt_content={self.alt_content!r}, source={self.source!r}, exact={self.exact!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.locations, self.alt_content, self.source, self.exact) == (other.locations, other.alt_content, other.source, other.exact)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.locations, self.alt_content, self.source, self.exact))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
     __reduce__ = _reduce
+
+    locations: tuple[Location, ...]
+    alt_content: str | None = None
+    source: ScalarSource | None = None  # where a condition scalar sits in the file (for exact positions)
+    exact: tuple[int, int] | None = None  # 0-based (line, column) in the file of an expression error
 
     @classmethod
     def root(cls, filename: str) -> Context:
@@ -376,38 +283,13 @@ def make_snippet(text: str, offset: int, width: int = SNIPPET_WIDTH) -> str:
     return out
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class LoadMessage:
-    """LoadMessage(code, message, context, is_error, deprecated_field)."""
-
-    __slots__ = ("code", "message", "context", "is_error", "deprecated_field")
     code: str
     message: str
     context: Context
     is_error: bool
-    deprecated_field: str | None
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        context: Context,
-        is_error: bool,
-        deprecated_field: str | None = None,
-    ) -> None:
-        self.code = code
-        self.message = message
-        self.context = context
-        self.is_error = is_error
-        self.deprecated_field = deprecated_field
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(code={self.code!r}, message={self.message!r}, context={self.context!r}, is_error={self.is_error!r}, deprecated_field={self.deprecated_field!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.code, self.message, self.context, self.is_error, self.deprecated_field) == (other.code, other.message, other.context, other.is_error, other.deprecated_field)  # type: ignore[attr-defined]
-        return NotImplemented
+    deprecated_field: str | None = None
 
     @property
     def short(self) -> str:
@@ -471,38 +353,15 @@ class RuleLoadError(Exception):
         self.context = context
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class FileResult:
     """The result of loading one rules file (Falco's rule_loader::result)."""
 
-    __slots__ = ("name", "content", "errors", "warnings", "schema_warnings")
     name: str
-    content: str
-    errors: list[LoadMessage]
-    warnings: list[LoadMessage]
-    schema_warnings: list[str]
-
-    def __init__(
-        self,
-        name: str,
-        content: str = "",
-        errors: list[LoadMessage] = _FACTORY,
-        warnings: list[LoadMessage] = _FACTORY,
-        schema_warnings: list[str] = _FACTORY,
-    ) -> None:
-        self.name = name
-        self.content = content
-        self.errors = list() if errors is _FACTORY else errors
-        self.warnings = list() if warnings is _FACTORY else warnings
-        self.schema_warnings = list() if schema_warnings is _FACTORY else schema_warnings
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, content={self.content!r}, errors={self.errors!r}, warnings={self.warnings!r}, schema_warnings={self.schema_warnings!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.content, self.errors, self.warnings, self.schema_warnings) == (other.name, other.content, other.errors, other.warnings, other.schema_warnings)  # type: ignore[attr-defined]
-        return NotImplemented
+    content: str = ""
+    errors: list[LoadMessage] = field(default_factory=list)
+    warnings: list[LoadMessage] = field(default_factory=list)
+    schema_warnings: list[str] = field(default_factory=list)
 
     @property
     def successful(self) -> bool:
@@ -553,23 +412,11 @@ class FileResult:
         }
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class LoadResult:
     """What ``RuleEngine.load_files``/``load_text`` return: one :class:`FileResult` per file, in load order."""
 
-    __slots__ = ("files",)
-    files: list[FileResult]
-
-    def __init__(self, files: list[FileResult] = _FACTORY) -> None:
-        self.files = list() if files is _FACTORY else files
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(files={self.files!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.files,) == (other.files,)  # type: ignore[attr-defined]
-        return NotImplemented
+    files: list[FileResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

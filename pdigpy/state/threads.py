@@ -20,7 +20,7 @@ a long line of exited daemonising parents cannot grow without bound.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from pdigpy.events.model import Event
@@ -49,25 +49,13 @@ MAX_ANCESTRY = 128
 UNKNOWN_ID = 0xFFFFFFFF  # "-1" as an unsigned 32-bit uid/gid
 
 
-_FACTORY: Any = object()  # default of a written-out __init__ parameter whose field has a default_factory
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True, eq=False)
 class ThreadGroup:
     """The live threads of one process (tgid), and its main-thread record."""
 
-    __slots__ = ("pid", "main", "tids")
     pid: int
-    main: ThreadInfo | None
-    tids: set[int]
-
-    def __init__(self, pid: int, main: ThreadInfo | None = None, tids: set[int] = _FACTORY) -> None:
-        self.pid = pid
-        self.main = main
-        self.tids = set() if tids is _FACTORY else tids
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(pid={self.pid!r}, main={self.main!r}, tids={self.tids!r})"
+    main: ThreadInfo | None = None
+    tids: set[int] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- helpers

@@ -22,7 +22,7 @@ hot and their result is not used by rules or state:
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 from pdigpy.tracer import decode as D
@@ -30,53 +30,13 @@ from pdigpy.tracer import ppm
 from pdigpy.tracer.decode import simple
 
 
-def _reduce_by_init(self):  # pickle/copy a frozen written-out class through its __init__
-    return self.__class__, tuple([getattr(self, name) for name in self.__dataclass_fields__])
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class Row:
-    """Row(name, event, exit_stop, entry, exit)."""
-
-    __slots__ = ("name", "event", "exit_stop", "entry", "exit")
     name: str  # kernel syscall name (as in unistd headers)
     event: str  # Falco event type
     exit_stop: bool
     entry: Callable | None
     exit: Callable
-
-    def __init__(
-        self,
-        name: str,
-        event: str,
-        exit_stop: bool,
-        entry: Callable | None,
-        exit: Callable,
-    ) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "event", event)
-        object.__setattr__(self, "exit_stop", exit_stop)
-        object.__setattr__(self, "entry", entry)
-        object.__setattr__(self, "exit", exit)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, event={self.event!r}, exit_stop={self.exit_stop!r}, entry={self.entry!r}, exit={self.exit!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.event, self.exit_stop, self.entry, self.exit) == (other.name, other.event, other.exit_stop, other.entry, other.exit)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.event, self.exit_stop, self.entry, self.exit))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    __reduce__ = _reduce_by_init
 
 
 def _row(name, event, exit_stop, decoders):

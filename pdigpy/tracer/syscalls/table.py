@@ -17,7 +17,7 @@ reach the loop.
 from __future__ import annotations
 
 import os
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 from pdigpy.tracer.syscalls.rows import ROWS
@@ -26,50 +26,12 @@ from pdigpy.tracer.syscalls.spec import SyscallSpec
 _ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
-def _reduce_by_init(self):  # pickle/copy a frozen written-out class through its __init__
-    return self.__class__, tuple([getattr(self, name) for name in self.__dataclass_fields__])
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class SyscallTable:
-    """SyscallTable(arch, audit_arch, by_nr, by_name)."""
-
-    __slots__ = ("arch", "audit_arch", "by_nr", "by_name")
     arch: str
     audit_arch: int
     by_nr: list[SyscallSpec | None]
     by_name: dict[str, SyscallSpec]
-
-    def __init__(
-        self,
-        arch: str,
-        audit_arch: int,
-        by_nr: list[SyscallSpec | None],
-        by_name: dict[str, SyscallSpec],
-    ) -> None:
-        object.__setattr__(self, "arch", arch)
-        object.__setattr__(self, "audit_arch", audit_arch)
-        object.__setattr__(self, "by_nr", by_nr)
-        object.__setattr__(self, "by_name", by_name)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(arch={self.arch!r}, audit_arch={self.audit_arch!r}, by_nr={self.by_nr!r}, by_name={self.by_name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.arch, self.audit_arch, self.by_nr, self.by_name) == (other.arch, other.audit_arch, other.by_nr, other.by_name)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.arch, self.audit_arch, self.by_nr, self.by_name))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    __reduce__ = _reduce_by_init
 
     def get(self, nr: int) -> SyscallSpec | None:
         """Row for syscall number ``nr`` (None when untraceable or out of range)."""

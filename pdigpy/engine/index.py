@@ -17,47 +17,17 @@ of event names is only needed when the tracer asks for a concrete list.
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import dataclass
 
 from pdigpy.engine.ast import And, Check, FieldRef, ListValue, Node, Not, Or, Value
 
 _TYPE_FIELDS = ("evt.type", "syscall.type")
 
 
-def _reduce_by_init(self):  # pickle/copy a frozen written-out class through its __init__
-    return self.__class__, tuple([getattr(self, name) for name in self.__dataclass_fields__])
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(frozen=True, slots=True)
 class EventTypes:
-    """EventTypes(names, complement)."""
-
-    __slots__ = ("names", "complement")
-    names: frozenset[str]
-    complement: bool  # True: every event type except ``names``
-
-    def __init__(self, names: frozenset[str] = frozenset(), complement: bool = False) -> None:
-        object.__setattr__(self, "names", names)
-        object.__setattr__(self, "complement", complement)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(names={self.names!r}, complement={self.complement!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.names, self.complement) == (other.names, other.complement)  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.names, self.complement))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    __reduce__ = _reduce_by_init
+    names: frozenset[str] = frozenset()
+    complement: bool = False  # True: every event type except ``names``
 
     @property
     def is_all(self) -> bool:

@@ -15,8 +15,8 @@ file at the right item.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from pdigpy.engine.errors import Context, FileResult, RuleLoadError, ScalarSource
 
@@ -74,240 +74,76 @@ _READ_CACHE_MIN = 2048
 # --- declarations (what the reader hands to the collector) -------------------
 
 
-_FACTORY: Any = object()  # default of a written-out __init__ parameter whose field has a default_factory
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class Entry:
     """An exception ``fields``/``comps``/``values`` entry: a scalar or a (nested) list."""
 
-    __slots__ = ("is_list", "item", "items")
-    is_list: bool
-    item: str
-    items: list[Entry]
-
-    def __init__(self, is_list: bool = False, item: str = "", items: list[Entry] = _FACTORY) -> None:
-        self.is_list = is_list
-        self.item = item
-        self.items = list() if items is _FACTORY else items
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(is_list={self.is_list!r}, item={self.item!r}, items={self.items!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.is_list, self.item, self.items) == (other.is_list, other.item, other.items)  # type: ignore[attr-defined]
-        return NotImplemented
+    is_list: bool = False
+    item: str = ""
+    items: list[Entry] = field(default_factory=list)
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class ExceptionDecl:
-    """ExceptionDecl(name, ctx, fields, comps, values, has_values)."""
-
-    __slots__ = ("name", "ctx", "fields", "comps", "values", "has_values")
     name: str
     ctx: Context
-    fields: Entry | None  # None: not given
-    comps: Entry | None
-    values: list[Entry]
-    has_values: bool
-
-    def __init__(
-        self,
-        name: str,
-        ctx: Context,
-        fields: Entry | None = None,
-        comps: Entry | None = None,
-        values: list[Entry] = _FACTORY,
-        has_values: bool = False,
-    ) -> None:
-        self.name = name
-        self.ctx = ctx
-        self.fields = fields
-        self.comps = comps
-        self.values = list() if values is _FACTORY else values
-        self.has_values = has_values
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, ctx={self.ctx!r}, fields={self.fields!r}, comps={self.comps!r}, values={self.values!r}, has_values={self.has_values!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.ctx, self.fields, self.comps, self.values, self.has_values) == (other.name, other.ctx, other.fields, other.comps, other.values, other.has_values)  # type: ignore[attr-defined]
-        return NotImplemented
+    fields: Entry | None = None  # None: not given
+    comps: Entry | None = None
+    values: list[Entry] = field(default_factory=list)
+    has_values: bool = False
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class ListDecl:
-    """ListDecl(name, items, ctx)."""
-
-    __slots__ = ("name", "items", "ctx")
     name: str
     items: list[str]
     ctx: Context
 
-    def __init__(self, name: str, items: list[str], ctx: Context) -> None:
-        self.name = name
-        self.items = items
-        self.ctx = ctx
 
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, items={self.items!r}, ctx={self.ctx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.items, self.ctx) == (other.name, other.items, other.ctx)  # type: ignore[attr-defined]
-        return NotImplemented
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class MacroDecl:
-    """MacroDecl(name, cond, ctx, cond_ctx)."""
-
-    __slots__ = ("name", "cond", "ctx", "cond_ctx")
     name: str
     cond: str
     ctx: Context
     cond_ctx: Context
 
-    def __init__(self, name: str, cond: str, ctx: Context, cond_ctx: Context) -> None:
-        self.name = name
-        self.cond = cond
-        self.ctx = ctx
-        self.cond_ctx = cond_ctx
 
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, cond={self.cond!r}, ctx={self.ctx!r}, cond_ctx={self.cond_ctx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.cond, self.ctx, self.cond_ctx) == (other.name, other.cond, other.ctx, other.cond_ctx)  # type: ignore[attr-defined]
-        return NotImplemented
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class RuleDecl:
-    """RuleDecl(name, ctx, cond, cond_ctx, output, output_ctx, desc, priority, source, source_given, enabled, warn_evttypes, skip_if_unknown_filter, tags, exceptions, capture, capture_duration)."""
-
-    __slots__ = ("name", "ctx", "cond", "cond_ctx", "output", "output_ctx", "desc", "priority", "source", "source_given", "enabled", "warn_evttypes", "skip_if_unknown_filter", "tags", "exceptions", "capture", "capture_duration")
     name: str
     ctx: Context
-    cond: str
-    cond_ctx: Context | None
-    output: str
-    output_ctx: Context | None
-    desc: str
-    priority: str
-    source: str
-    source_given: bool
-    enabled: bool
-    warn_evttypes: bool
-    skip_if_unknown_filter: bool
-    tags: set[str]
-    exceptions: list[ExceptionDecl]
-    capture: bool
-    capture_duration: int
-
-    def __init__(
-        self,
-        name: str,
-        ctx: Context,
-        cond: str = "",
-        cond_ctx: Context | None = None,
-        output: str = "",
-        output_ctx: Context | None = None,
-        desc: str = "",
-        priority: str = "",
-        source: str = "syscall",
-        source_given: bool = False,
-        enabled: bool = True,
-        warn_evttypes: bool = True,
-        skip_if_unknown_filter: bool = False,
-        tags: set[str] = _FACTORY,
-        exceptions: list[ExceptionDecl] = _FACTORY,
-        capture: bool = False,
-        capture_duration: int = 0,
-    ) -> None:
-        self.name = name
-        self.ctx = ctx
-        self.cond = cond
-        self.cond_ctx = cond_ctx
-        self.output = output
-        self.output_ctx = output_ctx
-        self.desc = desc
-        self.priority = priority
-        self.source = source
-        self.source_given = source_given
-        self.enabled = enabled
-        self.warn_evttypes = warn_evttypes
-        self.skip_if_unknown_filter = skip_if_unknown_filter
-        self.tags = set() if tags is _FACTORY else tags
-        self.exceptions = list() if exceptions is _FACTORY else exceptions
-        self.capture = capture
-        self.capture_duration = capture_duration
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, ctx={self.ctx!r}, cond={self.cond!r}, cond_ctx={self.cond_ctx!r}, output={self.output!r}, output_ctx={self.output_ctx!r}, desc={self.desc!r}, priority={self.priority!r}, source={self.source!r}, source_given={self.source_given!r}, enabled={self.enabled!r}, warn_evttypes={self.warn_evttypes!r}, skip_if_unknown_filter={self.skip_if_unknown_filter!r}, tags={self.tags!r}, exceptions={self.exceptions!r}, capture={self.capture!r}, capture_duration={self.capture_duration!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.ctx, self.cond, self.cond_ctx, self.output, self.output_ctx, self.desc, self.priority, self.source, self.source_given, self.enabled, self.warn_evttypes, self.skip_if_unknown_filter, self.tags, self.exceptions, self.capture, self.capture_duration) == (other.name, other.ctx, other.cond, other.cond_ctx, other.output, other.output_ctx, other.desc, other.priority, other.source, other.source_given, other.enabled, other.warn_evttypes, other.skip_if_unknown_filter, other.tags, other.exceptions, other.capture, other.capture_duration)  # type: ignore[attr-defined]
-        return NotImplemented
+    cond: str = ""
+    cond_ctx: Context | None = None
+    output: str = ""
+    output_ctx: Context | None = None
+    desc: str = ""
+    priority: str = ""
+    source: str = "syscall"
+    source_given: bool = False
+    enabled: bool = True
+    warn_evttypes: bool = True
+    skip_if_unknown_filter: bool = False
+    tags: set[str] = field(default_factory=set)
+    exceptions: list[ExceptionDecl] = field(default_factory=list)
+    capture: bool = False
+    capture_duration: int = 0
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class RuleUpdate:
     """An ``append: true`` or ``override`` item: only the keys given are set."""
 
-    __slots__ = ("name", "ctx", "values", "cond_ctx", "output_ctx")
     name: str
     ctx: Context
-    values: dict  # key -> decoded value
-    cond_ctx: Context | None
-    output_ctx: Context | None
-
-    def __init__(
-        self,
-        name: str,
-        ctx: Context,
-        values: dict = _FACTORY,
-        cond_ctx: Context | None = None,
-        output_ctx: Context | None = None,
-    ) -> None:
-        self.name = name
-        self.ctx = ctx
-        self.values = dict() if values is _FACTORY else values
-        self.cond_ctx = cond_ctx
-        self.output_ctx = output_ctx
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, ctx={self.ctx!r}, values={self.values!r}, cond_ctx={self.cond_ctx!r}, output_ctx={self.output_ctx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.ctx, self.values, self.cond_ctx, self.output_ctx) == (other.name, other.ctx, other.values, other.cond_ctx, other.output_ctx)  # type: ignore[attr-defined]
-        return NotImplemented
+    values: dict = field(default_factory=dict)  # key -> decoded value
+    cond_ctx: Context | None = None
+    output_ctx: Context | None = None
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class PluginRequirement:
-    """PluginRequirement(alternatives, ctx)."""
-
-    __slots__ = ("alternatives", "ctx")
     alternatives: list[tuple[str, str]]  # (name, version), the first is the main one
     ctx: Context
-
-    def __init__(self, alternatives: list[tuple[str, str]], ctx: Context) -> None:
-        self.alternatives = alternatives
-        self.ctx = ctx
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(alternatives={self.alternatives!r}, ctx={self.ctx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.alternatives, self.ctx) == (other.alternatives, other.ctx)  # type: ignore[attr-defined]
-        return NotImplemented
 
 
 class _Recorder:

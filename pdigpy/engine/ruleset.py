@@ -18,7 +18,7 @@ Two stages, as in Falco:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from pdigpy.engine.ast import And, Check, FieldRef, MacroRef, Node, Not, Or, Transformer
@@ -83,119 +83,36 @@ def is_list_operator(op: str) -> bool:
 # --- collected records ------------------------------------------------------
 
 
-_FACTORY: Any = object()  # default of a written-out __init__ parameter whose field has a default_factory
-
-
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class ListInfo:
-    """ListInfo(name, items, ctx, index, visibility)."""
-
-    __slots__ = ("name", "items", "ctx", "index", "visibility")
     name: str
     items: list[str]
     ctx: Context
-    index: int
-    visibility: int
-
-    def __init__(
-        self,
-        name: str,
-        items: list[str],
-        ctx: Context,
-        index: int = 0,
-        visibility: int = 0,
-    ) -> None:
-        self.name = name
-        self.items = items
-        self.ctx = ctx
-        self.index = index
-        self.visibility = visibility
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, items={self.items!r}, ctx={self.ctx!r}, index={self.index!r}, visibility={self.visibility!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.items, self.ctx, self.index, self.visibility) == (other.name, other.items, other.ctx, other.index, other.visibility)  # type: ignore[attr-defined]
-        return NotImplemented
+    index: int = 0
+    visibility: int = 0
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class MacroInfo:
-    """MacroInfo(name, cond, ctx, cond_ctx, index, visibility)."""
-
-    __slots__ = ("name", "cond", "ctx", "cond_ctx", "index", "visibility")
     name: str
     cond: str
     ctx: Context
     cond_ctx: Context
-    index: int
-    visibility: int
-
-    def __init__(
-        self,
-        name: str,
-        cond: str,
-        ctx: Context,
-        cond_ctx: Context,
-        index: int = 0,
-        visibility: int = 0,
-    ) -> None:
-        self.name = name
-        self.cond = cond
-        self.ctx = ctx
-        self.cond_ctx = cond_ctx
-        self.index = index
-        self.visibility = visibility
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, cond={self.cond!r}, ctx={self.ctx!r}, cond_ctx={self.cond_ctx!r}, index={self.index!r}, visibility={self.visibility!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.cond, self.ctx, self.cond_ctx, self.index, self.visibility) == (other.name, other.cond, other.ctx, other.cond_ctx, other.index, other.visibility)  # type: ignore[attr-defined]
-        return NotImplemented
+    index: int = 0
+    visibility: int = 0
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class ExceptionInfo:
-    """ExceptionInfo(name, ctx, fields, comps, values)."""
-
-    __slots__ = ("name", "ctx", "fields", "comps", "values")
     name: str
     ctx: Context
     fields: Entry
     comps: Entry
-    values: list[Entry]
-
-    def __init__(
-        self,
-        name: str,
-        ctx: Context,
-        fields: Entry,
-        comps: Entry,
-        values: list[Entry] = _FACTORY,
-    ) -> None:
-        self.name = name
-        self.ctx = ctx
-        self.fields = fields
-        self.comps = comps
-        self.values = list() if values is _FACTORY else values
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, ctx={self.ctx!r}, fields={self.fields!r}, comps={self.comps!r}, values={self.values!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.ctx, self.fields, self.comps, self.values) == (other.name, other.ctx, other.fields, other.comps, other.values)  # type: ignore[attr-defined]
-        return NotImplemented
+    values: list[Entry] = field(default_factory=list)
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class RuleInfo:
-    """RuleInfo(name, ctx, cond, cond_ctx, output, output_ctx, desc, priority, source, enabled, warn_evttypes, skip_if_unknown_filter, capture, capture_duration, tags, exceptions, unknown_source, index, visibility)."""
-
-    __slots__ = ("name", "ctx", "cond", "cond_ctx", "output", "output_ctx", "desc", "priority", "source", "enabled", "warn_evttypes", "skip_if_unknown_filter", "capture", "capture_duration", "tags", "exceptions", "unknown_source", "index", "visibility")
     name: str
     ctx: Context
     cond: str
@@ -204,74 +121,23 @@ class RuleInfo:
     output_ctx: Context
     desc: str
     priority: Priority
-    source: str
-    enabled: bool
-    warn_evttypes: bool
-    skip_if_unknown_filter: bool
-    capture: bool
-    capture_duration: int
-    tags: set[str]
-    exceptions: list[ExceptionInfo]
-    unknown_source: bool
-    index: int
-    visibility: int
-
-    def __init__(
-        self,
-        name: str,
-        ctx: Context,
-        cond: str,
-        cond_ctx: Context,
-        output: str,
-        output_ctx: Context,
-        desc: str,
-        priority: Priority,
-        source: str = "syscall",
-        enabled: bool = True,
-        warn_evttypes: bool = True,
-        skip_if_unknown_filter: bool = False,
-        capture: bool = False,
-        capture_duration: int = 0,
-        tags: set[str] = _FACTORY,
-        exceptions: list[ExceptionInfo] = _FACTORY,
-        unknown_source: bool = False,
-        index: int = 0,
-        visibility: int = 0,
-    ) -> None:
-        self.name = name
-        self.ctx = ctx
-        self.cond = cond
-        self.cond_ctx = cond_ctx
-        self.output = output
-        self.output_ctx = output_ctx
-        self.desc = desc
-        self.priority = priority
-        self.source = source
-        self.enabled = enabled
-        self.warn_evttypes = warn_evttypes
-        self.skip_if_unknown_filter = skip_if_unknown_filter
-        self.capture = capture
-        self.capture_duration = capture_duration
-        self.tags = set() if tags is _FACTORY else tags
-        self.exceptions = list() if exceptions is _FACTORY else exceptions
-        self.unknown_source = unknown_source
-        self.index = index
-        self.visibility = visibility
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, ctx={self.ctx!r}, cond={self.cond!r}, cond_ctx={self.cond_ctx!r}, output={self.output!r}, output_ctx={self.output_ctx!r}, desc={self.desc!r}, priority={self.priority!r}, source={self.source!r}, enabled={self.enabled!r}, warn_evttypes={self.warn_evttypes!r}, skip_if_unknown_filter={self.skip_if_unknown_filter!r}, capture={self.capture!r}, capture_duration={self.capture_duration!r}, tags={self.tags!r}, exceptions={self.exceptions!r}, unknown_source={self.unknown_source!r}, index={self.index!r}, visibility={self.visibility!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.name, self.ctx, self.cond, self.cond_ctx, self.output, self.output_ctx, self.desc, self.priority, self.source, self.enabled, self.warn_evttypes, self.skip_if_unknown_filter, self.capture, self.capture_duration, self.tags, self.exceptions, self.unknown_source, self.index, self.visibility) == (other.name, other.ctx, other.cond, other.cond_ctx, other.output, other.output_ctx, other.desc, other.priority, other.source, other.enabled, other.warn_evttypes, other.skip_if_unknown_filter, other.capture, other.capture_duration, other.tags, other.exceptions, other.unknown_source, other.index, other.visibility)  # type: ignore[attr-defined]
-        return NotImplemented
+    source: str = "syscall"
+    enabled: bool = True
+    warn_evttypes: bool = True
+    skip_if_unknown_filter: bool = False
+    capture: bool = False
+    capture_duration: int = 0
+    tags: set[str] = field(default_factory=set)
+    exceptions: list[ExceptionInfo] = field(default_factory=list)
+    unknown_source: bool = False
+    index: int = 0
+    visibility: int = 0
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True, eq=False)
 class Rule:
     """A compiled rule, as the engine evaluates it and ``-L`` lists it."""
 
-    __slots__ = ("name", "desc", "condition", "output", "priority", "source", "enabled", "tags", "index", "full_condition", "ast", "event_types", "output_format", "match", "formatter", "exception_names", "exception_fields", "macros", "lists", "warn_evttypes", "skip_if_unknown_filter", "capture", "capture_duration")
     name: str
     desc: str
     condition: str  # as written, after appends and overrides
@@ -287,111 +153,27 @@ class Rule:
     output_format: str  # output plus append_output extras: what is rendered
     match: Callable[[Event], bool]
     formatter: Any
-    exception_names: tuple[str, ...]
-    exception_fields: tuple[str, ...]
-    macros: tuple[str, ...]
-    lists: tuple[str, ...]
-    warn_evttypes: bool
-    skip_if_unknown_filter: bool
-    capture: bool
-    capture_duration: int
-
-    def __init__(
-        self,
-        name: str,
-        desc: str,
-        condition: str,
-        output: str,
-        priority: Priority,
-        source: str,
-        enabled: bool,
-        tags: tuple[str, ...],
-        index: int,
-        full_condition: str,
-        ast: Node,
-        event_types: EventTypes,
-        output_format: str,
-        match: Callable[[Event], bool],
-        formatter: Any,
-        exception_names: tuple[str, ...] = (),
-        exception_fields: tuple[str, ...] = (),
-        macros: tuple[str, ...] = (),
-        lists: tuple[str, ...] = (),
-        warn_evttypes: bool = True,
-        skip_if_unknown_filter: bool = False,
-        capture: bool = False,
-        capture_duration: int = 0,
-    ) -> None:
-        self.name = name
-        self.desc = desc
-        self.condition = condition
-        self.output = output
-        self.priority = priority
-        self.source = source
-        self.enabled = enabled
-        self.tags = tags
-        self.index = index
-        self.full_condition = full_condition
-        self.ast = ast
-        self.event_types = event_types
-        self.output_format = output_format
-        self.match = match
-        self.formatter = formatter
-        self.exception_names = exception_names
-        self.exception_fields = exception_fields
-        self.macros = macros
-        self.lists = lists
-        self.warn_evttypes = warn_evttypes
-        self.skip_if_unknown_filter = skip_if_unknown_filter
-        self.capture = capture
-        self.capture_duration = capture_duration
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(name={self.name!r}, desc={self.desc!r}, condition={self.condition!r}, output={self.output!r}, priority={self.priority!r}, source={self.source!r}, enabled={self.enabled!r}, tags={self.tags!r}, index={self.index!r}, full_condition={self.full_condition!r}, ast={self.ast!r}, event_types={self.event_types!r}, output_format={self.output_format!r}, match={self.match!r}, formatter={self.formatter!r}, exception_names={self.exception_names!r}, exception_fields={self.exception_fields!r}, macros={self.macros!r}, lists={self.lists!r}, warn_evttypes={self.warn_evttypes!r}, skip_if_unknown_filter={self.skip_if_unknown_filter!r}, capture={self.capture!r}, capture_duration={self.capture_duration!r})"
+    exception_names: tuple[str, ...] = ()
+    exception_fields: tuple[str, ...] = ()
+    macros: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()
+    warn_evttypes: bool = True
+    skip_if_unknown_filter: bool = False
+    capture: bool = False
+    capture_duration: int = 0
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass(slots=True)
 class CompiledRuleset:
-    """CompiledRuleset(rules, lists, macros, used_lists, used_macros, macro_macros, macro_lists, list_lists)."""
-
-    __slots__ = ("rules", "lists", "macros", "used_lists", "used_macros", "macro_macros", "macro_lists", "list_lists")
     rules: list[Rule]
     lists: dict[str, list[str]]  # compiled items
     macros: dict[str, Node]  # resolved ASTs
     used_lists: set[str]
     used_macros: set[str]
     # for -L: what each macro/list refers to directly
-    macro_macros: dict[str, tuple[str, ...]]
-    macro_lists: dict[str, tuple[str, ...]]
-    list_lists: dict[str, tuple[str, ...]]
-
-    def __init__(
-        self,
-        rules: list[Rule],
-        lists: dict[str, list[str]],
-        macros: dict[str, Node],
-        used_lists: set[str],
-        used_macros: set[str],
-        macro_macros: dict[str, tuple[str, ...]] = _FACTORY,
-        macro_lists: dict[str, tuple[str, ...]] = _FACTORY,
-        list_lists: dict[str, tuple[str, ...]] = _FACTORY,
-    ) -> None:
-        self.rules = rules
-        self.lists = lists
-        self.macros = macros
-        self.used_lists = used_lists
-        self.used_macros = used_macros
-        self.macro_macros = dict() if macro_macros is _FACTORY else macro_macros
-        self.macro_lists = dict() if macro_lists is _FACTORY else macro_lists
-        self.list_lists = dict() if list_lists is _FACTORY else list_lists
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(rules={self.rules!r}, lists={self.lists!r}, macros={self.macros!r}, used_lists={self.used_lists!r}, used_macros={self.used_macros!r}, macro_macros={self.macro_macros!r}, macro_lists={self.macro_lists!r}, list_lists={self.list_lists!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.rules, self.lists, self.macros, self.used_lists, self.used_macros, self.macro_macros, self.macro_lists, self.list_lists) == (other.rules, other.lists, other.macros, other.used_lists, other.used_macros, other.macro_macros, other.macro_lists, other.list_lists)  # type: ignore[attr-defined]
-        return NotImplemented
+    macro_macros: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    macro_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    list_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --- the collector ----------------------------------------------------------
@@ -839,37 +621,15 @@ def fields_in(node: Node) -> list[FieldRef]:
 # --- resolution -------------------------------------------------------------
 
 
-@dataclass(init=False, repr=False, eq=False)  # methods written out: dataclass() would exec them at every start
+@dataclass
 class CompileEnv:
     """What resolution needs from the engine: the field registry and the memo tables that make reloads cheap."""
 
     registry: Any
-    append_output: list  # format.AppendOutput entries
-    condition_cache: dict  # AST -> (match, [warnings]) | CompileError
-    output_cache: dict  # output text -> formatter | exception
+    append_output: list = field(default_factory=list)  # format.AppendOutput entries
+    condition_cache: dict = field(default_factory=dict)  # AST -> (match, [warnings]) | CompileError
+    output_cache: dict = field(default_factory=dict)  # output text -> formatter | exception
     parse_cache: Any = None  # cache.ConditionCache: condition text -> AST, kept across runs
-
-    def __init__(
-        self,
-        registry: Any,
-        append_output: list = _FACTORY,
-        condition_cache: dict = _FACTORY,
-        output_cache: dict = _FACTORY,
-        parse_cache: Any = None,
-    ) -> None:
-        self.registry = registry
-        self.append_output = list() if append_output is _FACTORY else append_output
-        self.condition_cache = dict() if condition_cache is _FACTORY else condition_cache
-        self.output_cache = dict() if output_cache is _FACTORY else output_cache
-        self.parse_cache = parse_cache
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}(registry={self.registry!r}, append_output={self.append_output!r}, condition_cache={self.condition_cache!r}, output_cache={self.output_cache!r}, parse_cache={self.parse_cache!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.registry, self.append_output, self.condition_cache, self.output_cache, self.parse_cache) == (other.registry, other.append_output, other.condition_cache, other.output_cache, other.parse_cache)  # type: ignore[attr-defined]
-        return NotImplemented
 
 
 def _unknown_filter(msg: str) -> bool:

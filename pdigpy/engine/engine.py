@@ -35,6 +35,7 @@ from pdigpy.engine.ruleset import (
     RuleCollector,
     compile_ruleset,
     expanded_size,
+    field_keys_in,
     fields_in,
     operators_in,
 )
@@ -296,6 +297,18 @@ class RuleEngine:
                 out |= r.event_types.materialize(all_event_types())
             else:
                 out |= r.event_types.names
+        return frozenset(out)
+
+    def referenced_fields(self) -> frozenset[str]:
+        """Every field the enabled rules can read, as ``name`` or ``name[arg]``: conditions after
+        list and macro expansion with exceptions, and outputs with falco.yaml's append_output
+        (text and extra_fields). What the state must maintain follows from it
+        (pdigpy.state.needs.state_event_types)."""
+        memo: dict = {}  # expanded macros are shared subtrees: walk each once
+        out: set[str] = set()
+        for r in self.enabled_rules:
+            out |= field_keys_in(r.ast, memo)
+            out |= r.formatter.field_names
         return frozenset(out)
 
     def matches_all_event_types(self) -> bool:

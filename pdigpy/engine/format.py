@@ -458,10 +458,12 @@ class OutputFormatter:
         self.template = template
         self._parts = _TemplateParser(template, registry, buffer_format_base64).parse()
         fields: dict[str, Callable[[Event], Any]] = {}
+        names: set[str] = set()  # every field read, nested formats included
         for p in self._parts:
             if isinstance(p, _Token):
                 for key, fn in p.fields:
                     fields.setdefault(key, fn)
+                    names.add(key)
         for item in extra_fields:
             if isinstance(item, str):
                 name, arg = item, None
@@ -469,13 +471,16 @@ class OutputFormatter:
                     name, arg = item[:-1].split("[", 1)
                 bf = registry.bind(name, arg)
                 fields[_field_key(name, arg)] = _json_of(bf, buffer_format_base64)
+                names.add(_field_key(name, arg))
             elif isinstance(item, dict):
                 for key, fmt in item.items():
                     sub = OutputFormatter(str(fmt), registry, (), buffer_format_base64)
                     fields[str(key)] = lambda e, sub=sub: sub.render_text(e)
+                    names |= sub.field_names
             else:
                 raise FormatError(f"append_output.extra_fields: entry {item!r} must be a field name or a mapping")
         self._fields = list(fields.items())
+        self.field_names: frozenset[str] = frozenset(names)
 
     @property
     def field_keys(self) -> list[str]:

@@ -618,6 +618,33 @@ def fields_in(node: Node) -> list[FieldRef]:
     return out
 
 
+def field_keys_in(node: Node, memo: dict[int, frozenset[str]] | None = None) -> frozenset[str]:
+    """Every field a condition reads, as ``name`` or ``name[arg]``. Expanded macros are shared
+    subtrees, so ``memo`` (node identity -> keys) lets many rules be walked in one pass."""
+    memo = {} if memo is None else memo
+
+    def key(f: FieldRef) -> str:
+        return f.name if f.arg is None else f"{f.name}[{f.arg}]"
+
+    def walk(n) -> frozenset[str]:
+        got = memo.get(id(n))
+        if got is not None:
+            return got
+        if isinstance(n, (And, Or)):
+            out: set[str] = set()
+            for c in n.children:
+                out |= walk(c)
+            got = frozenset(out)
+        elif isinstance(n, Not):
+            got = walk(n.child)
+        else:
+            got = frozenset(key(f) for f in fields_in(n))
+        memo[id(n)] = got
+        return got
+
+    return walk(node)
+
+
 # --- resolution -------------------------------------------------------------
 
 

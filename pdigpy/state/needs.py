@@ -147,3 +147,211 @@ def fd_stat_needed(texts: Iterable[str]) -> bool:
     use an open's dev or ino. A plain substring test: a comment or a disabled rule that names one
     of these fields keeps the stat on, which costs time, never correctness."""
     return any(token in text for text in texts for token in FD_STAT_TOKENS)
+
+
+# ---------------------------------------------------------------------------
+# On demand: only the groups that the loaded rules' fields can read.
+#
+# STATE_EVENT_TYPES is what the state *can* maintain. Each group below keeps one
+# part of it right, and is traced only when some field that reads that part is
+# referenced (rule conditions after macro/list expansion, exceptions, output
+# formats with append_output). What the lifecycle events carry (exe, args, env,
+# parent chain, cgroups, and at each successful exec the cwd, effective ids,
+# caps and process group read from /proc) needs no group at all.
+
+FD_TABLE = "fd_table"
+CWD = "cwd"
+CREDENTIALS = "credentials"
+CAPABILITIES = "capabilities"
+SESSION = "session"
+
+STATE_GROUPS: dict[str, frozenset[str]] = {
+    # fd entries: names, types, tuples of every fd (fd.*, fd args rendered with the fd's name,
+    # dirfd bases of *at paths, proc.std*/fdopencount)
+    FD_TABLE: frozenset(_FD_CREATORS) | frozenset(_FD_ADDRESSERS),
+    # the process's working directory: proc.cwd, the base of relative paths
+    CWD: frozenset({"chdir", "fchdir"}),
+    # effective and real uids/gids between execs: user.*, group.*
+    CREDENTIALS: frozenset({"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid"}),
+    # thread.cap_* between execs
+    CAPABILITIES: frozenset({"capset"}),
+    # session and process group: proc.sid/sname/vpgid/pgid and their leaders
+    SESSION: frozenset({"setsid", "setpgid"}),
+}
+
+# A group whose maintenance reads another group's data pulls that group in:
+# an fd's name made from a relative path needs the cwd, and fchdir sets the cwd
+# from its fd's name. So the fd table and the cwd always come together.
+GROUP_REQUIRES: dict[str, frozenset[str]] = {
+    FD_TABLE: frozenset({CWD}),
+    CWD: frozenset({FD_TABLE}),
+}
+
+# Field name -> groups, for names taken whole. Anything not listed here and not
+# matched by _GROUPS_BY_PREFIX is unknown: it costs the full set.
+_NONE: frozenset[str] = frozenset()
+_FD = frozenset({FD_TABLE})
+_PATHS = frozenset({FD_TABLE, CWD})
+_EVERYTHING = frozenset(STATE_GROUPS)
+
+_GROUPS_BY_FIELD: dict[str, frozenset[str]] = {}
+
+
+def _fields(groups: frozenset[str], names: str) -> None:
+    for name in names.split():
+        _GROUPS_BY_FIELD[name] = groups
+
+
+# The event itself, its timestamps, its type and its raw parameters.
+_fields(_NONE, """
+    evt.num evt.time evt.time.s evt.time.iso8601 evt.datetime evt.datetime.s evt.rawtime evt.rawtime.s
+    evt.rawtime.ns evt.reltime evt.reltime.s evt.reltime.ns evt.dir evt.type syscall.type evt.cpu
+    evt.res evt.rawres evt.failed evt.is_open_read evt.is_open_write evt.is_open_exec evt.is_open_create
+    evt.is_io evt.is_io_read evt.is_io_write evt.io_dir evt.buffer evt.buflen evt.hostname evt.source
+    evt.is_async evt.count evt.latency evt.latency.s evt.latency.ns""")
+# Looks at the event's fd: its type (category) or its name (/dev/log).
+_fields(_FD, "evt.category evt.is_syslog")
+# Relative paths made absolute against a dirfd's name or the cwd.
+_fields(_PATHS, "evt.abspath evt.abspath.src evt.abspath.dst")
+# Every parameter rendered, fds with their names and paths made absolute: conservatively all.
+_fields(_EVERYTHING, "evt.args")
+# Process fields from clone/exec (lifecycle), the parent chain and /proc at exec.
+_fields(_NONE, """
+    proc.exe proc.pexe proc.aexe proc.exepath proc.pexepath proc.aexepath proc.name proc.pname proc.aname
+    proc.args proc.cmdline proc.pcmdline proc.acmdline proc.aargs proc.cmdnargs proc.cmdlenargs
+    proc.exeline proc.env proc.aenv proc.loginshellid proc.tty proc.pid proc.ppid proc.apid proc.vpid
+    proc.pvpid proc.duration proc.ppid.duration proc.pid.ts proc.ppid.ts proc.is_exe_writable
+    proc.is_exe_upper_layer proc.is_exe_lower_layer proc.is_exe_from_memfd proc.exe_ino
+    proc.exe_ino.ctime proc.exe_ino.mtime proc.exe_ino.ctime_duration_proc_start
+    proc.exe_ino.ctime_duration_pidns_start proc.pidns_init_start_ts proc.fdlimit proc.nthreads
+    thread.tid thread.vtid thread.ismain thread.cgroups
+    user.loginuid user.loginname""")
+_fields(frozenset({CWD}), "proc.cwd")
+_fields(frozenset({SESSION}), """
+    proc.sid proc.sname proc.sid.exe proc.sid.exepath proc.vpgid proc.vpgid.name proc.vpgid.exe
+    proc.vpgid.exepath proc.pgid proc.is_sid_leader proc.is_vpgid_leader proc.is_pgid_leader""")
+_fields(_FD, """
+    proc.fdopencount proc.stdin.type proc.stdin.name proc.stdout.type proc.stdout.name
+    proc.stderr.type proc.stderr.name fd.types""")
+_fields(frozenset({CAPABILITIES}), "thread.cap_effective thread.cap_permitted thread.cap_inheritable")
+_fields(frozenset({CREDENTIALS}), "user.uid user.name user.homedir user.shell group.gid group.name")
+
+# Name prefixes (a field class, or a dotted-argument field), longest first.
+_GROUPS_BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
+    ("evt.type.is.", _NONE),
+    ("evt.rawarg.", _NONE),  # the raw value: no fd name, no path resolution
+    ("thread.cgroup.", _NONE),
+    ("container.", _NONE),  # from the cgroups (lifecycle) and the task metadata
+    ("k8s.", _NONE),
+    ("fd.containername", _FD), ("fd.containerdirectory", _FD),
+    ("fd.", _FD),
+    ("fs.path.", _PATHS),  # made absolute against a dirfd or the cwd; fchmod's is its fd's name
+)
+
+# evt.arg.NAME renders the parameter NAME: fds with their entry ("3(<f>/etc/passwd)"), paths
+# made absolute against the dirfd or the cwd, pids/uids/gids by name (thread table, user
+# database: no group), everything else from the value alone.
+_ARG_PTYPE_GROUPS = {"FD": _FD, "FSPATH": _PATHS, "FSRELPATH": _PATHS}
+_PURE_ARG_PTYPES = frozenset({
+    "ERRNO", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FLAGS8", "FLAGS16",
+    "FLAGS32", "ENUMFLAGS8", "ENUMFLAGS16", "ENUMFLAGS32", "MODE", "SIGTYPE", "SIGSET", "CHARBUF", "BYTEBUF",
+    "SOCKTUPLE", "SOCKADDR", "RELTIME", "ABSTIME", "PID", "UID", "GID", "BOOL"})
+
+_arg_groups_cache: dict[str, frozenset[str]] = {}
+
+
+def _arg_groups(name: str) -> frozenset[str]:
+    """Groups evt.arg.NAME needs, over every event type that has a parameter NAME."""
+    got = _arg_groups_cache.get(name)
+    if got is None:
+        from pdigpy.events.schema import EVENT_SCHEMA
+
+        ptypes = {p.ptype for params in EVENT_SCHEMA.values() for p in params if p.name == name}
+        if not ptypes:
+            got = _EVERYTHING  # not a parameter we know: do not guess
+        else:
+            out: set[str] = set()
+            for ptype in ptypes:
+                if ptype in _ARG_PTYPE_GROUPS:
+                    out |= _ARG_PTYPE_GROUPS[ptype]
+                elif ptype not in _PURE_ARG_PTYPES:
+                    out = set(_EVERYTHING)  # DYN and anything new: rendered in ways we do not model
+                    break
+            got = frozenset(out)
+        _arg_groups_cache[name] = got
+    return got
+
+
+def _split_key(field: str) -> tuple[str, str | None]:
+    """``name[arg]`` -> (name, arg); ``name`` -> (name, None)."""
+    if field.endswith("]") and "[" in field:
+        name, arg = field[:-1].split("[", 1)
+        return name, arg
+    return field, None
+
+
+def field_state_groups(field: str) -> frozenset[str]:
+    """The state groups one field can read, before GROUP_REQUIRES; every group for a field we
+    cannot classify (unknown names, evt.args, evt.arg[N] by index, parameters of unknown types)."""
+    name, arg = _split_key(field)
+    if name == "evt.arg":
+        if arg is None or arg.isdigit():
+            return _EVERYTHING
+        return _arg_groups(arg)
+    if name.startswith("evt.arg."):
+        return _arg_groups(name[len("evt.arg."):]) if arg is None else _EVERYTHING
+    groups = _GROUPS_BY_FIELD.get(name)
+    if groups is not None:
+        return groups
+    for prefix, groups in _GROUPS_BY_PREFIX:
+        if name.startswith(prefix) or name == prefix.rstrip("."):
+            return groups
+    return _EVERYTHING
+
+
+def _closure(groups: Iterable[str]) -> frozenset[str]:
+    out = set(groups)
+    todo = list(out)
+    while todo:
+        for more in GROUP_REQUIRES.get(todo.pop(), ()):
+            if more not in out:
+                out.add(more)
+                todo.append(more)
+    return frozenset(out)
+
+
+def needed_state_groups(fields: Iterable[str] | None, *, everything: bool = False) -> frozenset[str]:
+    """The state groups that ``fields`` (names as written: ``fd.name``, ``proc.aname[2]``,
+    ``evt.arg.fd``) need, with what those groups need in turn. ``everything`` or ``fields=None``
+    (the rules could not be analysed): every group."""
+    if everything or fields is None:
+        return _EVERYTHING
+    found: set[str] = set()
+    for field in fields:
+        found |= field_state_groups(field)
+        if len(found) == len(STATE_GROUPS):
+            break
+    return _closure(found)
+
+
+def state_event_types(fields: Iterable[str] | None, *, everything: bool = False) -> frozenset[str]:
+    """The syscall events the state must trace so that every one of ``fields`` is right.
+
+    ``everything=True`` (a capture with --events, which any rules may replay later) or
+    ``fields=None`` (the rules could not be analysed) gives STATE_EVENT_TYPES.
+    """
+    groups = needed_state_groups(fields, everything=everything)
+    if len(groups) == len(STATE_GROUPS):
+        return STATE_EVENT_TYPES
+    out: set[str] = set()
+    for group in groups:
+        out |= STATE_GROUPS[group]
+    return frozenset(out)
+
+
+def state_event_owner(event_type: str) -> str | None:
+    """The group an event type of STATE_EVENT_TYPES belongs to (for --print-filter)."""
+    for group, types in STATE_GROUPS.items():
+        if event_type in types:
+            return group
+    return None

@@ -6,7 +6,10 @@ One JSON object per line (format described in docs/events.md):
   created time, hostname, arch, pdigpy version, the users/groups tables of
   the traced root (so a replay names users as the traced machine did) and a
   free ``meta`` dict that other layers fill (command line, container ...);
-- ``{"kind":"snapshot","info":{...ProcInfo fields...}}``;
+- ``{"kind":"snapshot","info":{...ProcInfo fields...}}``; ``info.fds``, when
+  the snapshot carries fds, is a list of objects with ProcFd's fields, those
+  at their default value left out (``{"num":3,"type":"file","name":"/x"}``);
+  without fds the key is absent (older captures never have it);
 - ``{"kind":"event","num":..,"ts":..,"tid":..,"pid":..,"type":..,"res":..,
   "cpu":..,"args":{...}}``.
 
@@ -31,13 +34,16 @@ import os
 from typing import IO, Any, Iterator
 
 from pdigpy.events.model import Event, SockAddr, SockTuple
-from pdigpy.events.procinfo import ProcInfo
+from pdigpy.events.procinfo import ProcFd, ProcInfo
 
 FORMAT = "pdigpy-capture"
 VERSION = 1
 
 _PROCINFO_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
 _PROCINFO_REQUIRED = ("tid", "pid", "ptid")
+# ProcFd field -> (JSON type it must have, default left out when writing)
+_PROCFD_FIELDS = {f.name: (bool if isinstance(f.default, bool) else type(f.default), f.default)
+                  for f in dataclasses.fields(ProcFd) if f.name not in ("num", "type")}
 _EVENT_INT_FIELDS = ("num", "ts", "tid", "pid")
 
 
@@ -169,6 +175,9 @@ class CaptureWriter:
 
     def write_snapshot(self, info: ProcInfo) -> None:
         record = {name: getattr(info, name) for name in _PROCINFO_FIELDS}
+        fds = record.pop("fds")
+        if fds is not None:
+            record["fds"] = [_fd_record(fd) for fd in fds]
         self._write('{"kind":"snapshot","info":' + self._encode(record) + "}\n")
         self.snapshots += 1
 
@@ -218,6 +227,15 @@ class CaptureWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fd_record(fd: ProcFd) -> dict[str, Any]:
+    record: dict[str, Any] = {"num": fd.num, "type": fd.type}
+    for name, (_kind, default) in _PROCFD_FIELDS.items():
+        value = getattr(fd, name)
+        if value != default:
+            record[name] = value
+    return record
 
 
 # ---------------------------------------------------------------- decoding
@@ -294,7 +312,32 @@ def _decode_snapshot(record: dict[str, Any]) -> ProcInfo:
         if type(info.get(name)) is not int:
             raise _Bad(f"snapshot record: {name!r} must be an integer")
     known = {k: v for k, v in info.items() if k in _PROCINFO_FIELDS}  # newer fields: ignored
+    fds = known.pop("fds", None)
+    if fds is not None:
+        if not isinstance(fds, list):
+            raise _Bad("snapshot record: 'fds' must be a list")
+        known["fds"] = [_decode_fd(i, fd) for i, fd in enumerate(fds)]
     return ProcInfo(**known)
+
+
+def _decode_fd(index: int, record: Any) -> ProcFd:
+    if not isinstance(record, dict):
+        raise _Bad(f"snapshot fds[{index}] must be an object")
+    num, ftype = record.get("num"), record.get("type")
+    if type(num) is not int or num < 0:
+        raise _Bad(f"snapshot fds[{index}]: 'num' must be a non-negative integer")
+    if type(ftype) is not str or not ftype:
+        raise _Bad(f"snapshot fds[{index}]: 'type' must be a non-empty string")
+    fd = ProcFd(num, ftype)
+    for name, value in record.items():
+        spec = _PROCFD_FIELDS.get(name)
+        if spec is None:
+            continue  # num/type, or a field of a newer writer: ignored
+        if type(value) is not spec[0]:
+            raise _Bad(f"snapshot fds[{index}]: {name!r} must be "
+                       f"{'a boolean' if spec[0] is bool else 'an integer' if spec[0] is int else 'a string'}")
+        setattr(fd, name, value)
+    return fd
 
 
 def _check_header(record: dict[str, Any]) -> None:

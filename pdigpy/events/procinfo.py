@@ -4,6 +4,13 @@ Carried as the parameters of execve/execveat and clone/fork/vfork/clone3
 events (as Falco's exit events carry them) and as snapshot records for
 processes that existed before tracing began, so that the state layer and an
 offline replay rebuild the same thread table from the event stream alone.
+
+A snapshot of a process's main thread may also carry the process's open fds
+(``ProcInfo.fds``, a list of ``ProcFd``), read from /proc at a ptrace stop:
+the fds an attached process had before the attach, and the fds the spawned
+app inherited. ``fds`` is None when they were not read (every other
+snapshot, every event, older captures); the state then keeps the fd table
+it has.
 """
 
 from __future__ import annotations
@@ -47,3 +54,34 @@ class ProcInfo:
     exe_lower_layer: bool = False
     exe_from_memfd: bool = False
     pidns_init_start_ts: int = 0
+    fds: list[ProcFd] | None = None  # additive: open fds read from /proc (see module doc)
+
+
+@dataclass(slots=True)
+class ProcFd:
+    """One open fd of a process, as the state's FdInfo for the same kind of fd.
+
+    Values follow Falco (docs/events.md §6): ``type`` is fd.type (file,
+    directory, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify,
+    timerfd, netlink, bpf, userfaultfd, io_uring, memfd, pidfd, unknown);
+    ``name`` is fd.name (a file's absolute path, "cip:cport->sip:sport" of a
+    connected IP socket, "ip:port" of a bound or listening one, a unix
+    socket's path, "pipe:[ino]", "memfd:NAME"); ``openflags`` are PPM open
+    flags (files and directories only).
+    """
+
+    num: int
+    type: str
+    name: str = ""
+    openflags: int = 0
+    cloexec: bool = False
+    ino: int = 0
+    dev: int = 0
+    l4proto: str = ""  # ipv4/ipv6 sockets: tcp, udp, raw, icmp
+    cip: str = ""
+    cport: int = 0
+    sip: str = ""
+    sport: int = 0
+    is_server: bool = False
+    connected: bool = False
+    pid: int = 0  # pidfd: the process it refers to

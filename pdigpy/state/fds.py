@@ -15,9 +15,12 @@ dirfd is unknown to the state becomes ``<UNKNOWN>/name``, as Falco does.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from pdigpy.state.records import FdInfo
+
+if TYPE_CHECKING:
+    from pdigpy.events.procinfo import ProcFd
 
 # Falco's (PPM) open flags, the encoding of open/openat/pipe2/dup3/... flags.
 PPM_O_RDONLY = 1 << 0
@@ -72,6 +75,13 @@ class FdTable:
 
     def remove(self, num: int) -> FdInfo | None:
         return self.fds.pop(num, None)
+
+    def replace_all(self, fds: Iterable[FdInfo]) -> None:
+        """Become exactly ``fds`` (a snapshot's view of the process, read at a ptrace stop)."""
+        table = self.fds
+        table.clear()
+        for info in fds:
+            table[info.num] = info
 
     def copy(self) -> FdTable:
         """The table a fork child starts with (same FdInfo objects, see module doc)."""
@@ -198,6 +208,21 @@ def dup_fd(source: FdInfo, num: int, cloexec: bool) -> FdInfo:
                   is_server=source.is_server, connected=source.connected,
                   cloexec=cloexec,
                   extra=dict(source.extra) if source.extra else None)
+
+
+def fd_from_snapshot(fd: ProcFd) -> FdInfo:
+    """The entry for an fd a snapshot carries (read from /proc, see pdigpy.tracer.procfds).
+
+    The tracer already gave it the values the handlers would have built for
+    the same kind of fd; nameraw is the name (there was no syscall argument).
+    """
+    info = FdInfo(num=fd.num, type=fd.type, typechar=TYPECHARS.get(fd.type, "o"), name=fd.name,
+                  nameraw=fd.name, openflags=fd.openflags, ino=fd.ino, dev=fd.dev,
+                  l4proto=fd.l4proto, cip=fd.cip, cport=fd.cport, sip=fd.sip, sport=fd.sport,
+                  is_server=fd.is_server, connected=fd.connected, cloexec=fd.cloexec)
+    if fd.type == "pidfd" and fd.pid:
+        info.extra = {"pid": fd.pid}  # as pidfd_open's handler keeps it, for pidfd_getfd
+    return info
 
 
 def ip_fd_name(cip: str, cport: int, sip: str, sport: int) -> str:

@@ -5,7 +5,9 @@ clone/fork/vfork/clone3 events (either side: the parent's event, res = child
 tid, or the child's, res = 0; whichever comes first creates the child, the
 other only completes it), from execve events of a thread never seen before
 (the root app in spawn mode), or on the fly with defaults for any other event
-of an unknown tid. They change at execve and die at procexit.
+of an unknown tid. They change at execve and die at procexit. A snapshot
+that carries the process's fds (``ProcInfo.fds``, read from /proc by the
+tracer) sets its fd table to them.
 
 Release: procexit marks a record exited; it leaves ``State.threads`` at the
 next event (so the procexit event itself still sees its thread and fds, as
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from pdigpy.events.model import Event
 from pdigpy.events.procinfo import ProcInfo
-from pdigpy.state.fds import FdTable
+from pdigpy.state.fds import FdTable, fd_from_snapshot
 from pdigpy.state.records import ProcShared, ThreadInfo
 
 if TYPE_CHECKING:
@@ -239,6 +241,10 @@ def add_snapshot(state: State, info: ProcInfo) -> ThreadInfo:
         start_ts=info.start_ts, proc=proc, fds=fds,
         parent=process_main(state, info.ptid) if info.ptid != info.pid else None)
     register(state, thread)
+    if info.fds is not None:
+        # the process's open fds at the snapshot's ptrace stop: the table becomes
+        # exactly them (shared by its threads, so every thread sees them)
+        fds.replace_all(fd_from_snapshot(fd) for fd in info.fds)
     # Snapshots come in any order: adopt children that arrived before us.
     if thread.tid == thread.pid:
         for other in state.threads.values():

@@ -10,10 +10,12 @@ it was.
 from __future__ import annotations
 
 import os
+import time
 
 from pdigpy.tracer import ptrace as _pt
 
 MAX_SCANS = 10
+STOP_WAIT_S = 0.2  # how long the snapshots wait for the seized threads to stop
 
 
 def parent_of(pid: int) -> int:
@@ -138,3 +140,33 @@ def seize_process(pid: int, options: int, seized: dict[int, int]) -> list[int]:
         if not found:
             break
     return new
+
+
+def thread_state(tid: int) -> str:
+    """The state letter of /proc/TID/stat ("" if the thread is gone)."""
+    try:
+        with open(f"/proc/{tid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    i = data.rfind(b")")
+    return data[i + 2 : i + 3].decode() if i >= 0 else ""
+
+
+def wait_stopped(tids: list[int], timeout: float = STOP_WAIT_S) -> bool:
+    """Wait until every thread of ``tids`` is stopped (the interrupt of seize_process) or gone.
+
+    Snapshots read /proc then, at a consistent moment: an fd opened after the
+    read would otherwise be missed (its open is not traced before the stop).
+    The stop statuses stay for the loop to collect (only /proc is polled).
+    True if all stopped within ``timeout``; the snapshots are taken anyway.
+    """
+    deadline = time.monotonic() + timeout
+    todo = list(tids)
+    while True:
+        todo = [tid for tid in todo if thread_state(tid) not in ("t", "T", "Z", "X", "")]
+        if not todo:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.0002)

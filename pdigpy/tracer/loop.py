@@ -154,6 +154,9 @@ class TraceLoop:
         self.root_pid = 0
         self.root_ptid = 0
         self.root_status: int | None = None
+        # spawn mode: called with the root's ProcInfo at its first exec stop, before its
+        # execve event (the session adds the fds it inherited and gives a snapshot)
+        self.root_snapshot: Callable[[ProcInfo], None] | None = None
         self.detach_flag: Any = None  # object with .detach_requested / .detach_ack
         self.detaching = False
         self.mode_changed = False
@@ -640,6 +643,8 @@ class TraceLoop:
                                   "stopping at every syscall instead (slower)")
                         self.seccomp = False
                         self.mode_changed = True
+                if self.root_snapshot is not None:
+                    self.root_snapshot(info)
         self.info[tid] = info
         filename = None
         etype = "execve"

@@ -15,11 +15,18 @@ Before the first event the sink receives snapshots (``on_snapshot``) of the
 processes that exist before tracing starts: in spawn mode pdigpy's own
 ancestors (the app is presented as a child of pdigpy's parent: pdigpy is
 transparent), in attach mode the ancestors of the target and every thread of
-the traced processes.
+the traced processes. The snapshot of a traced process's main thread carries
+its open fds (``ProcInfo.fds``, read from /proc by
+:func:`pdigpy.tracer.procfds.read_fds` while it is stopped): in attach mode
+for every attached process (after its threads have stopped), in spawn mode
+for the root app only, at its first exec (a snapshot given just before its
+execve event; the fds it inherited, close-on-exec ones already gone). Later
+execs and forks read no fds: the state follows them from events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, fields
@@ -129,6 +136,8 @@ class TracerStats(_WrittenOut):
     filter_syscalls: int
     tracer_cpu_s: float
     wall_s: float
+    snapshot_fds: int  # additive: fds read from /proc for snapshots
+    snapshot_fds_capped: int  # additive: processes with more open fds than procfds.MAX_FDS
 
     def __init__(
         self,
@@ -154,6 +163,8 @@ class TracerStats(_WrittenOut):
         filter_syscalls: int = 0,
         tracer_cpu_s: float = 0.0,
         wall_s: float = 0.0,
+        snapshot_fds: int = 0,
+        snapshot_fds_capped: int = 0,
     ) -> None:
         self.stops = stops
         self.seccomp_stops = seccomp_stops
@@ -177,6 +188,8 @@ class TracerStats(_WrittenOut):
         self.filter_syscalls = filter_syscalls
         self.tracer_cpu_s = tracer_cpu_s
         self.wall_s = wall_s
+        self.snapshot_fds = snapshot_fds
+        self.snapshot_fds_capped = snapshot_fds_capped
 
 
 class Tracer:
@@ -291,6 +304,27 @@ class Tracer:
             if info is not None:
                 self._give_snapshot(info)
 
+    def _with_fds(self, info: ProcInfo) -> ProcInfo:
+        """A copy of ``info`` carrying its process's open fds (the process must be stopped)."""
+        from pdigpy.tracer.procfds import MAX_FDS, read_fds
+
+        try:
+            fds, capped = read_fds(info.pid)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not keep the app stopped
+            self._counters.internal_errors += 1
+            print_warning(f"pdigpy: internal error reading the fds of PID {info.pid}: {exc!r} (tracing continues)")
+            return info
+        self.stats.snapshot_fds += len(fds)
+        if capped:
+            self.stats.snapshot_fds_capped += 1
+            print_warning(f"pdigpy: PID {info.pid} has more than {MAX_FDS} open fds: the lowest {MAX_FDS} "
+                          "were read, the others are unknown to the rules until their numbers are reused")
+        return dataclasses.replace(info, fds=fds)
+
+    def _root_snapshot(self, info: ProcInfo) -> None:
+        """Spawn mode, at the root app's first exec stop: what it inherited."""
+        self._give_snapshot(self._with_fds(info))
+
     def _give_snapshot(self, info: ProcInfo) -> None:
         try:
             self.sink.on_snapshot(info)
@@ -334,6 +368,7 @@ class Tracer:
                 return 126
             loop.root_pid = launched.pid
             loop.root_ptid = ppid
+            loop.root_snapshot = self._root_snapshot
             loop.silent_tid = launched.pid
             loop.tgid[launched.pid] = launched.pid
             loop.filter_refused = lambda: filter_refused(launched)
@@ -385,12 +420,14 @@ class Tracer:
                         pass
             read = loop.lc.read_procinfo
             self._snapshot(list(reversed(_attach.ancestors(pid))), read)
+            _attach.wait_stopped(list(seized))  # /proc is read at the ptrace stop
             for tid, tg in seized.items():
                 info = read(tid)
                 if info is None:
                     continue
                 if tid == tg:
                     loop.info[tg] = info
+                    info = self._with_fds(info)
                 self._give_snapshot(info)
             loop.tgid.update(seized)
             loop.root_pid = pid

@@ -15,7 +15,6 @@ of a message are those of its innermost location inside the file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 # --- codes, in Falco's order (falco_load_result) ----------------------------
@@ -461,4 +460,6 @@ class LoadResult:
         doc: dict = {"falco_load_results": [f.as_json(contents) for f in self.files]}
         if describe is not None:
             doc["falco_describe_results"] = describe
+        import json  # -V with json_output only: a run does not import json for it
+
         return json.dumps(doc)

@@ -1,9 +1,13 @@
 """Tracer overhead: native vs strace (seccomp-bpf, pdigpy's syscall set) vs pdigpy, side by side.
 
     .venv/bin/python bench/overhead.py [--runs 5] [--modes pinned,unpinned] [--workloads a,b,...]
-                                       [--seed N] [--quick] [--out-dir bench/results]
+                                       [--configs norules,floor,default] [--seed N] [--quick]
+                                       [--out-dir bench/results]
 
-For each workload it times three ways of running it, in the same run:
+For each workload it times these ways of running it, in the same run (``--configs`` picks the
+groups; all by default):
+
+``norules`` (the issue-2 comparison):
 
 - ``native``: the workload alone;
 - ``strace``: ``strace -f --seccomp-bpf -e trace=<SET> -o /dev/null -- WORKLOAD`` where SET is
@@ -12,15 +16,30 @@ For each workload it times three ways of running it, in the same run:
   to a --stats-file (written once at exit): every event goes through the state and is dropped.
   Python startup is part of pdigpy's time, as it is for a user.
 
-Method (docs/performance.md explains why): all (mode, workload, tracer) triples are run once per
+``floor`` (what any CPython tracer pays here; bench/floor_tracer.py, run with ``python -I -S``):
+
+- ``floor-entry``: a bare ctypes wait loop with pdigpy's seccomp filter for SET (fcntl narrowed
+  as pdigpy narrows it), one stop per traced syscall, doing nothing but resume;
+- ``floor-exit``: the same plus the exit stop and PTRACE_GET_SYSCALL_INFO at both stops;
+- a ``python -I -S -c pass`` row: the bare interpreter's fixed cost, untraced.
+
+``default`` (pdigpy as shipped):
+
+- ``strace-default``: strace as above with the set of pdigpy's default rules (``pdigpy
+  --print-filter``; names this strace does not know are dropped and listed);
+- ``pdigpy-default``: pdigpy with its default rules, no --events, alerts to stderr (discarded).
+  Its condition cache is filled by one unmeasured run first, as a user's second run finds it.
+
+Method (docs/performance.md explains why): all (mode, workload, tool) triples are run once per
 round in a shuffled order, for --runs rounds; a file-based workload is preceded by an unmeasured
 native run (DAMON pages out idle page cache on this VM); wall time is perf_counter around
 subprocess.run with the tracee's stdout on /dev/null; the tables give medians. ``pinned`` runs the
 whole tree under ``taskset -c 0`` (tracer and tracee share one vCPU: the CPU cost), ``unpinned``
 is what a user of the VM gets. Each run records the foreign CPU load (busy CPU of the machine
-minus our children's rusage) and, for pdigpy, its ptrace stop counts from the stats file.
+minus our children's rusage) and, for pdigpy and the floor tracers, their ptrace stop counts
+from their stats files.
 
-Prints one markdown table per mode and writes raw results as JSON lines to
+Prints markdown tables per configuration and mode and writes raw results as JSON lines to
 OUT_DIR/overhead-<UTC time>.jsonl (first line: the metadata) and the tables to the same name .md.
 """
 
@@ -33,6 +52,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -45,7 +65,17 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOAD_SRC = Path(__file__).resolve().parent / "workloads"
-TRACERS = ("native", "strace", "pdigpy")
+FLOOR_TRACER = Path(__file__).resolve().parent / "floor_tracer.py"
+TRACERS = ("native", "strace", "pdigpy")  # the norules configuration
+# configuration -> the tools it times (native is shared)
+CONFIGS = {
+    "norules": ("native", "strace", "pdigpy"),
+    "floor": ("native", "strace", "floor-entry", "floor-exit"),
+    "default": ("native", "strace-default", "pdigpy-default"),
+}
+TOOLS = ("native", "strace", "pdigpy", "floor-entry", "floor-exit", "strace-default", "pdigpy-default")
+STAT_KEYS = ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops", "events",
+             "tracer_cpu_s")
 MODES = ("pinned", "unpinned")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -57,6 +87,7 @@ class Workload:
     label: str  # the row title in the tables
     argv: tuple[str, ...]
     warm: bool  # reads files: run it natively, unmeasured, before each measured run
+    native_only: bool = False  # a reference row (the bare interpreter), never traced
 
 
 @dataclasses.dataclass
@@ -66,6 +97,9 @@ class Setup:
     pdigpy: list[str]  # the command prefix before "--"
     rules: Path
     stats_dir: Path
+    tools: tuple[str, ...] = TRACERS
+    floor_set: str = ""  # floor_tracer.py's -e argument: trace_set as numbers, fcntl narrowed as pdigpy does
+    default_set: list[str] = dataclasses.field(default_factory=list)  # strace's set for the default rules
 
 
 # --- building the workloads ----------------------------------------------------------------
@@ -107,12 +141,17 @@ def python_for_import() -> str:
     return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 
-def define_workloads(cache: Path, quick: bool) -> list[Workload]:
+PYSTART = Workload("pystart", "python -I -S -c pass (bare interpreter, untraced)",
+                   (sys.executable, "-I", "-S", "-c", "pass"), False, native_only=True)
+
+
+def define_workloads(cache: Path, quick: bool, with_pystart: bool = False) -> list[Workload]:
+    """The workloads; with_pystart adds the bare interpreter's reference row first (floor tables)."""
     progs = build_programs(cache)
     nfiles = 200 if quick else 20000
     files_dir = make_files(cache, nfiles)
     py = python_for_import()
-    return [
+    return [PYSTART] * with_pystart + [
         Workload("startup", "/bin/true (fixed cost)", ("/bin/true",), False),
         Workload("pyimport", "python3 -c 'import json, email, http.client'",
                  (py, "-c", "import json, email, http.client"), True),
@@ -142,23 +181,73 @@ def pdigpy_command(explicit: str | None) -> list[str]:
     return [sys.executable, "-m", "pdigpy"]
 
 
-def trace_set(pdigpy: list[str], rules: Path, env: dict[str, str]) -> list[str]:
-    """The syscalls pdigpy's seccomp filter traces with these rules (first column of --print-filter)."""
-    res = subprocess.run(pdigpy + ["-r", str(rules), "--print-filter"], capture_output=True, text=True, env=env)
+def print_filter(pdigpy: list[str], rules: Path | None, env: dict[str, str]) -> list[list[str]]:
+    """``pdigpy [-r RULES] --print-filter`` as rows of tab-separated columns (syscall, event, needed by)."""
+    cmd = pdigpy + (["-r", str(rules)] if rules is not None else []) + ["--print-filter"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         sys.exit(f"bench/overhead.py: pdigpy --print-filter failed: {res.stderr.strip()}")
-    names = [ln.split()[0] for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    if not names:
+    rows = [ln.split("\t") for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not rows:
         sys.exit("bench/overhead.py: pdigpy --print-filter printed no syscalls")
-    return names
+    return rows
+
+
+def trace_set(pdigpy: list[str], rules: Path | None, env: dict[str, str]) -> list[str]:
+    """The syscalls pdigpy's seccomp filter traces with these rules (first column of --print-filter)."""
+    return [row[0].split()[0] for row in print_filter(pdigpy, rules, env)]
+
+
+_ARG_FILTER = re.compile(r"only when arg (\d) is ([\d, or]+)")
+
+
+def floor_set(rows: list[list[str]]) -> str:
+    """floor_tracer.py's -e argument for pdigpy's filter: numbers from pdigpy's own table, and the
+    argument narrowing --print-filter shows ("only when arg 1 is 0 or 1030" -> 72@1=0:1030)."""
+    from pdigpy.tracer.syscalls.table import native_table
+
+    by_name = native_table().by_name
+    items = []
+    for row in rows:
+        name = row[0].split()[0]
+        if name not in by_name:
+            sys.exit(f"bench/overhead.py: --print-filter names {name!r}, which pdigpy's table does not have")
+        item = str(by_name[name].nr)
+        m = _ARG_FILTER.search(" ".join(row[1:]))
+        if m:
+            item += f"@{m.group(1)}=" + ":".join(re.findall(r"\d+", m.group(2)))
+        items.append(item)
+    return ",".join(items)
+
+
+def strace_known(names: list[str]) -> tuple[list[str], list[str]]:
+    """(names this strace accepts in -e trace=, names it refuses): strace 6.1 predates fchmodat2."""
+    names = list(names)
+    refused = []
+    while names:
+        res = subprocess.run(["strace", "-f", "-e", "trace=" + ",".join(names), "-o", "/dev/null", "--", "/bin/true"],
+                             capture_output=True, text=True)
+        m = re.search(r"invalid system call '([^']+)'", res.stderr)
+        if res.returncode == 0 or not m or m.group(1) not in names:
+            break
+        names.remove(m.group(1))
+        refused.append(m.group(1))
+    return names, refused
 
 
 def tracer_argv(tracer: str, wl: Workload, setup: Setup, stats_file: Path) -> list[str]:
     if tracer == "native":
         return list(wl.argv)
-    if tracer == "strace":
-        return ["strace", "-f", "--seccomp-bpf", "-e", "trace=" + ",".join(setup.trace_set), "-o", "/dev/null",
+    if tracer in ("strace", "strace-default"):
+        names = setup.trace_set if tracer == "strace" else setup.default_set
+        return ["strace", "-f", "--seccomp-bpf", "-e", "trace=" + ",".join(names), "-o", "/dev/null",
                 "--", *wl.argv]
+    if tracer in ("floor-entry", "floor-exit"):
+        variant = ["--exit-stops"] if tracer == "floor-exit" else []
+        return [sys.executable, "-I", "-S", str(FLOOR_TRACER), *variant, "--stats-file", str(stats_file),
+                "-e", setup.floor_set, "--", *wl.argv]
+    if tracer == "pdigpy-default":
+        return [*setup.pdigpy, "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
     return [*setup.pdigpy, "-r", str(setup.rules), "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
 
 
@@ -223,7 +312,7 @@ def read_stats(path: Path) -> dict:
             continue
         if rec.get("kind") == "final":
             keys = ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
-                    "ptrace_signal_stops", "events", "events_by_type", "tracer_cpu_s", "elapsed_s")
+                    "ptrace_signal_stops", "events", "events_by_type", "alerts", "tracer_cpu_s", "elapsed_s")
             return {k: rec[k] for k in keys if k in rec}
     return {}
 
@@ -261,7 +350,8 @@ def run_rounds(setup: Setup, modes: list[str], runs: int, seed: int, cpu: int,
                emit: Callable[[dict], None], progress: Callable[[str], None]) -> list[dict]:
     env = bench_env(setup.stats_dir)
     rng = random.Random(seed)
-    triples = [(m, wl, tr) for m in modes for wl in setup.workloads for tr in TRACERS]
+    triples = [(m, wl, tr) for m in modes for wl in setup.workloads for tr in setup.tools
+               if tr == "native" or not wl.native_only]
     results = []
     total = len(triples) * runs
     done = 0
@@ -273,18 +363,18 @@ def run_rounds(setup: Setup, modes: list[str], runs: int, seed: int, cpu: int,
             if wl.warm:
                 subprocess.run(pin + list(wl.argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env)
-            stats_file = setup.stats_dir / f"stats-{rnd}-{mode}-{wl.name}.jsonl"
+            stats_file = setup.stats_dir / f"stats-{rnd}-{mode}-{wl.name}-{tracer}.jsonl"
             stats_file.unlink(missing_ok=True)
             rec = run_once(pin + tracer_argv(tracer, wl, setup, stats_file), env)
             rec.update({"kind": "run", "round": rnd, "mode": mode, "workload": wl.name, "tracer": tracer})
-            if tracer == "pdigpy":
+            if tracer.startswith(("pdigpy", "floor")):
                 rec["stats"] = read_stats(stats_file)
             if rec["rc"] == 0:
                 rec.pop("stderr")
             results.append(rec)
             emit(rec)
             done += 1
-            progress(f"[{done}/{total}] round {rnd + 1} {mode:8} {wl.name:9} {tracer:7} "
+            progress(f"[{done}/{total}] round {rnd + 1} {mode:8} {wl.name:9} {tracer:14} "
                      f"{rec['wall_s']:8.3f} s rc={rec['rc']} foreign={rec['foreign_cpus']:.2f}")
     return results
 
@@ -292,25 +382,31 @@ def run_rounds(setup: Setup, modes: list[str], runs: int, seed: int, cpu: int,
 # --- the tables ----------------------------------------------------------------------------
 
 
-def summarize(results: list[dict], workloads: list[Workload], modes: list[str]) -> dict:
-    """(mode, workload) -> medians per tracer, ratios, stop counts, failures."""
+def summarize(results: list[dict], workloads: list[Workload], modes: list[str],
+              tools: tuple[str, ...] = TRACERS) -> dict:
+    """(mode, workload) -> medians per tool (wall, CPU, stop counts), failures, foreign load.
+
+    ``s[tool]`` is the median wall time, ``s[tool + "_cpu"]`` the median CPU of the whole tree,
+    ``s["stats"][tool]`` the medians of the tool's own counters (pdigpy and the floor tracers);
+    pdigpy's are also at the top level (``s["ptrace_stops"]``...), as the norules table reads them.
+    """
     out = {}
     for mode in modes:
         for wl in workloads:
             rows = [r for r in results if r["mode"] == mode and r["workload"] == wl.name]
-            s: dict = {"runs": {}, "fail": {}}
-            for tr in TRACERS:
-                ok = [r["wall_s"] for r in rows if r["tracer"] == tr and r["rc"] == 0]
+            s: dict = {"runs": {}, "fail": {}, "stats": {}}
+            for tr in tools:
+                ok = [r for r in rows if r["tracer"] == tr and r["rc"] == 0]
                 s["fail"][tr] = sum(1 for r in rows if r["tracer"] == tr and r["rc"] != 0)
                 s["runs"][tr] = len(ok)
-                s[tr] = statistics.median(ok) if ok else None
-                cpu = [r["cpu_s"] for r in rows if r["tracer"] == tr and r["rc"] == 0]
-                s[tr + "_cpu"] = statistics.median(cpu) if cpu else None
-            pd_stats = [r.get("stats", {}) for r in rows if r["tracer"] == "pdigpy" and r["rc"] == 0]
-            for key in ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops",
-                        "events", "tracer_cpu_s"):
-                vals = [st[key] for st in pd_stats if key in st]
-                s[key] = statistics.median(vals) if vals else None
+                s[tr] = statistics.median(r["wall_s"] for r in ok) if ok else None
+                s[tr + "_cpu"] = statistics.median(r["cpu_s"] for r in ok) if ok else None
+                stats = [r.get("stats") or {} for r in ok]
+                s["stats"][tr] = {}
+                for key in STAT_KEYS:
+                    vals = [st[key] for st in stats if key in st]
+                    s["stats"][tr][key] = statistics.median(vals) if vals else None
+            s.update(s["stats"].get("pdigpy") or dict.fromkeys(STAT_KEYS))
             s["foreign_cpus"] = statistics.median([r["foreign_cpus"] for r in rows]) if rows else None
             out[(mode, wl.name)] = s
     return out
@@ -325,36 +421,133 @@ def _fmt_time(t: float | None, base: float | None) -> str:
     return text
 
 
-def render_tables(summary: dict, workloads: list[Workload], modes: list[str], runs: int) -> str:
+MODE_TITLES = {"pinned": "pinned (`taskset -c 0`: tracer and tracee on one vCPU)",
+               "unpinned": "unpinned (default scheduling)"}
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def render_tables(summary: dict, workloads: list[Workload], modes: list[str], runs: int,
+                  strace: str = "strace", pdigpy: str = "pdigpy", title: str = "") -> str:
+    """One table per mode: native, strace and pdigpy (norules; or the default-rules pair)."""
     parts = []
+    st_label = "strace --seccomp-bpf" + (" (default rules' set)" if strace == "strace-default" else "")
+    pd_label = "pdigpy" + (" (default rules)" if pdigpy == "pdigpy-default" else "")
     for mode in modes:
-        title = "pinned (`taskset -c 0`: tracer and tracee on one vCPU)" if mode == "pinned" else \
-            "unpinned (default scheduling)"
-        parts.append(f"### {title}, median of {runs} runs\n")
-        parts.append("| workload | native | strace --seccomp-bpf | pdigpy | pdigpy / strace | target <= 1.0x "
+        parts.append(f"### {title}{MODE_TITLES[mode]}, median of {runs} runs\n")
+        parts.append(f"| workload | native | {st_label} | {pd_label} | pdigpy / strace | target <= 1.0x "
                      "| CPU pdigpy / strace | pdigpy stops (seccomp + syscall-exit + event) "
                      "| pdigpy tracer CPU µs/stop | foreign load (CPUs) |")
         parts.append("|---|---|---|---|---|---|---|---|---|---|")
         for wl in workloads:
+            if wl.native_only:
+                continue
             s = summary[(mode, wl.name)]
-            nat, st, pd = s["native"], s["strace"], s["pdigpy"]
+            nat, st, pd = s["native"], s[strace], s[pdigpy]
             ratio = f"{pd / st:.2f}x" if pd and st else "-"
             met = ("yes" if pd <= st else "no") if pd and st else "-"
             # CPU time of the whole tree (tracer + tracee): stable when other jobs load the machine
-            cpu_ratio = f"{s['pdigpy_cpu'] / s['strace_cpu']:.2f}x" if s["pdigpy_cpu"] and s["strace_cpu"] else "-"
+            cpu_ratio = _ratio(s[pdigpy + "_cpu"], s[strace + "_cpu"])
+            stats = s["stats"][pdigpy]
             stops = per_stop = "-"
-            if s["ptrace_stops"] is not None:
-                stops = (f"{s['ptrace_stops']:,.0f} ({s['ptrace_seccomp_stops']:,.0f} + "
-                         f"{s['ptrace_syscall_stops']:,.0f} + {s['ptrace_event_stops']:,.0f})")
-                if s["tracer_cpu_s"] is not None and s["ptrace_stops"]:
+            if stats["ptrace_stops"] is not None:
+                stops = (f"{stats['ptrace_stops']:,.0f} ({stats['ptrace_seccomp_stops']:,.0f} + "
+                         f"{stats['ptrace_syscall_stops']:,.0f} + {stats['ptrace_event_stops']:,.0f})")
+                if stats["tracer_cpu_s"] is not None and stats["ptrace_stops"]:
                     # the tracer's own CPU while tracing (no startup) over its stops
-                    per_stop = f"{s['tracer_cpu_s'] / s['ptrace_stops'] * 1e6:.1f}"
-            fails = sum(s["fail"].values())
+                    per_stop = f"{stats['tracer_cpu_s'] / stats['ptrace_stops'] * 1e6:.1f}"
+            fails = sum(s["fail"][t] for t in ("native", strace, pdigpy))
             label = wl.label + (f" ({fails} failed runs)" if fails else "")
             parts.append(f"| {label} | {_fmt_time(nat, None)} | {_fmt_time(st, nat)} | {_fmt_time(pd, nat)} "
                          f"| {ratio} | {met} | {cpu_ratio} | {stops} | {per_stop} | {s['foreign_cpus']:.2f} |")
         parts.append("")
     return "\n".join(parts)
+
+
+FLOOR_NOTES = """\
+- floor-entry / floor-exit: `python -I -S bench/floor_tracer.py [--exit-stops] -e SET -- WORKLOAD`, a ctypes
+  wait loop that does nothing but resume (floor-exit: plus the exit stop and PTRACE_GET_SYSCALL_INFO at
+  both stops), with pdigpy's seccomp filter for the no-rules set (fcntl narrowed as pdigpy narrows it).
+- CPU = CPU time of the whole tree (tracer, tracee, kernel work charged to them); the stable figure
+  under foreign load. "<= strace" answers the target's question for the floor: could any CPython
+  tracer with this stop model reach 1.0x of strace here?
+- stops: the floor tracer's own counts (seccomp + syscall-exit + event); tracer µs/stop: its CPU in
+  the loop (start-up excluded) over its stops.
+"""
+
+
+def render_floor(summary: dict, workloads: list[Workload], modes: list[str], runs: int, with_pdigpy: bool) -> str:
+    """One table per mode: strace against the two floor tracers (and pdigpy against the floor)."""
+    parts = []
+    for mode in modes:
+        parts.append(f"### Floor of a Python tracer, {MODE_TITLES[mode]}, median of {runs} runs\n")
+        head = ["workload", "native", "strace --seccomp-bpf", "floor-entry", "floor-exit"]
+        head += ["pdigpy"] * with_pdigpy
+        head += ["CPU floor-entry / strace", "CPU floor-exit / strace", "floor-entry <= strace (CPU, wall)",
+                 "floor-exit <= strace (CPU, wall)"]
+        head += ["CPU pdigpy / floor-entry", "CPU pdigpy / floor-exit"] * with_pdigpy
+        head += ["floor-entry stops", "floor-exit stops", "floor tracer µs/stop (entry, exit)", "foreign load (CPUs)"]
+        parts.append("| " + " | ".join(head) + " |")
+        parts.append("|" + "---|" * len(head))
+        for wl in workloads:
+            s = summary[(mode, wl.name)]
+            if wl.native_only:
+                cpu = s["native_cpu"]
+                cells = [wl.label, _fmt_time(s["native"], None) + (f" (CPU {cpu:.3f} s)" if cpu is not None else "")]
+                cells += ["-"] * (len(head) - 3) + [f"{s['foreign_cpus']:.2f}"]
+                parts.append("| " + " | ".join(cells) + " |")
+                continue
+            st_cpu = s["strace_cpu"]
+
+            def at_or_below(tool: str) -> str:
+                if not (s[tool + "_cpu"] and st_cpu and s[tool] and s["strace"]):
+                    return "-"
+                return ", ".join("yes" if a <= b else "no" for a, b in ((s[tool + "_cpu"], st_cpu),
+                                                                         (s[tool], s["strace"])))
+
+            def stops(tool: str) -> str:
+                st = s["stats"][tool]
+                if st["ptrace_stops"] is None:
+                    return "-"
+                return (f"{st['ptrace_stops']:,.0f} ({st['ptrace_seccomp_stops']:,.0f} + "
+                        f"{st['ptrace_syscall_stops']:,.0f} + {st['ptrace_event_stops']:,.0f})")
+
+            def per_stop(tool: str) -> str:
+                st = s["stats"][tool]
+                if not st["ptrace_stops"] or st["tracer_cpu_s"] is None:
+                    return "-"
+                return f"{st['tracer_cpu_s'] / st['ptrace_stops'] * 1e6:.1f}"
+
+            tools = ["native", "strace", "floor-entry", "floor-exit"] + ["pdigpy"] * with_pdigpy
+            fails = sum(s["fail"][t] for t in tools)
+            cells = [wl.label + (f" ({fails} failed runs)" if fails else "")]
+            cells += [_fmt_time(s[t], None) for t in tools]
+            cells += [_ratio(s["floor-entry_cpu"], st_cpu), _ratio(s["floor-exit_cpu"], st_cpu),
+                      at_or_below("floor-entry"), at_or_below("floor-exit")]
+            if with_pdigpy:
+                cells += [_ratio(s["pdigpy_cpu"], s["floor-entry_cpu"]), _ratio(s["pdigpy_cpu"], s["floor-exit_cpu"])]
+            cells += [stops("floor-entry"), stops("floor-exit"),
+                      f"{per_stop('floor-entry')}, {per_stop('floor-exit')}", f"{s['foreign_cpus']:.2f}"]
+            parts.append("| " + " | ".join(cells) + " |")
+        parts.append("")
+    parts.append(FLOOR_NOTES)
+    return "\n".join(parts)
+
+
+def render_all(summary: dict, setup: Setup, modes: list[str], runs: int) -> str:
+    """The tables of every configuration that ran: norules, floor, default rules."""
+    tools = set(setup.tools)
+    out = []
+    if "pdigpy" in tools:
+        out.append(render_tables(summary, setup.workloads, modes, runs))
+    if "floor-entry" in tools:
+        out.append(render_floor(summary, setup.workloads, modes, runs, "pdigpy" in tools))
+    if "pdigpy-default" in tools:
+        out.append(render_tables(summary, setup.workloads, modes, runs, "strace-default", "pdigpy-default",
+                                 "Default rules, "))
+    return "\n".join(out)
 
 
 # --- where the CPU per stop goes (--breakdown) ---------------------------------------------
@@ -513,6 +706,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", default="pinned,unpinned", help="pinned,unpinned (default both)")
     p.add_argument("--workloads", default=None, help="comma-separated subset of: startup,pyimport,files,find,"
                    "forkexec,threads (default all)")
+    p.add_argument("--configs", default="norules,floor,default",
+                   help="comma-separated tool groups to time: norules (native, strace, pdigpy with no rules), "
+                        "floor (native, strace, floor-entry, floor-exit, and a bare-interpreter row), default "
+                        "(native, strace with the default rules' set, pdigpy with its default rules); "
+                        "default all three")
     p.add_argument("--seed", type=int, default=1, help="shuffle seed (default 1)")
     p.add_argument("--cpu", type=int, default=0, help="the vCPU of pinned runs (default 0)")
     p.add_argument("--quick", action="store_true", help="tiny workloads (smoke test; timings meaningless)")
@@ -529,6 +727,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
     args = p.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    bad = [c for c in args.configs if c not in CONFIGS]
+    if bad or not args.configs:
+        p.error(f"--configs: unknown configuration {bad[0] if bad else '(none)'}; use any of {','.join(CONFIGS)}")
     bad = [m for m in args.modes if m not in MODES]
     if bad or not args.modes:
         p.error(f"--modes: unknown mode {bad[0] if bad else '(none)'}; use pinned and/or unpinned")
@@ -552,16 +754,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pdigpy-bench"
     cache.mkdir(parents=True, exist_ok=True)
-    workloads = define_workloads(cache, args.quick)
+    tools = tuple(t for t in TOOLS if any(t in CONFIGS[c] for c in args.configs))
+    if args.breakdown:
+        tools = TRACERS
+    workloads = define_workloads(cache, args.quick, with_pystart="floor-entry" in tools)
     if args.workloads:
         wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
-        known = {w.name for w in workloads}
+        known = {w.name for w in workloads if not w.native_only}
         unknown = [w for w in wanted if w not in known]
         if unknown:
             print(f"bench/overhead.py: --workloads: unknown workload {unknown[0]}; "
                   f"choose from {','.join(sorted(known))}", file=sys.stderr)
             return 2
-        workloads = [w for w in workloads if w.name in wanted]
+        workloads = [w for w in workloads if w.name in wanted or w.native_only]
     if args.breakdown:
         known = {w.name for w in workloads}
         unknown = [w.strip() for w in args.breakdown.split(",") if w.strip() not in known]
@@ -578,7 +783,16 @@ def main(argv: list[str] | None = None) -> int:
         pd = pdigpy_command(args.pdigpy)
         if not args.no_compile:
             precompile(env)
-        setup = Setup(workloads, trace_set(pd, rules, env), pd, rules, work)
+        rows = print_filter(pd, rules, env)
+        setup = Setup(workloads, [row[0].split()[0] for row in rows], pd, rules, work, tools)
+        refused: list[str] = []
+        if "floor-entry" in tools:
+            setup.floor_set = floor_set(rows)
+        if "pdigpy-default" in tools:
+            setup.default_set, refused = strace_known(trace_set(pd, None, env))
+            # fill the default rules' condition cache once, unmeasured: every measured run finds it warm
+            subprocess.run(pd + ["--no-summary", "--", "/bin/true"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -595,6 +809,11 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "pdigpy": pd,
             "trace_set": setup.trace_set,
+            "configs": args.configs,
+            "tools": list(tools),
+            "floor_set": setup.floor_set or None,
+            "default_trace_set": setup.default_set or None,
+            "strace_refused": refused,
             "workloads": {w.name: list(w.argv) for w in workloads},
             "machine": machine_facts(True),
             "git_head": git_head(),
@@ -622,14 +841,24 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             print(f"raw results: {jsonl}", file=sys.stderr)
             return 0 if all(r["rc"] == 0 for r in recs) else 1
-        summary = summarize(results, workloads, args.modes)
+        summary = summarize(results, workloads, args.modes, tools)
         m = meta["machine"]
         head = (f"<!-- {meta['command']} | {stamp} | commit {meta['git_head']} | "
                 f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
                 f"Python {m['python']}, {m['strace']} -->\n"
                 f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
                 f"{','.join(setup.trace_set)}\n")
-        text = head + "\n" + render_tables(summary, workloads, args.modes, args.runs)
+        if setup.floor_set:
+            head += f"\nfloor_tracer.py -e {setup.floor_set}\n"
+        if setup.default_set:
+            head += (f"\nDefault rules: strace traces {len(setup.default_set)} syscalls: {','.join(setup.default_set)}"
+                     + (f" (not {', '.join(refused)}: unknown to this strace)" if refused else "") + "\n")
+        foreign = [r["foreign_cpus"] for r in results if r["wall_s"] >= 0.2]
+        if foreign:
+            head += (f"\nForeign load (other jobs' busy CPUs during runs of 0.2 s or more): median "
+                     f"{statistics.median(foreign):.2f}, max {max(foreign):.2f}; load average at start "
+                     f"{m['loadavg'].split()[0]}\n")
+        text = head + "\n" + render_all(summary, setup, args.modes, args.runs)
         jsonl.with_suffix(".md").write_text(text)
         print(text)
         print(f"raw results: {jsonl}", file=sys.stderr)

@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "overhead.py"
 WORKLOADS = ["startup", "pyimport", "files", "find", "forkexec", "threads"]
+TOOLS = ["native", "strace", "pdigpy", "floor-entry", "floor-exit", "strace-default", "pdigpy-default"]
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(t) is None for t in ("strace", "gcc", "taskset")),
@@ -87,13 +88,14 @@ def test_json_lines(smoke):
     meta, runs = records[0], records[1:]
     assert meta["kind"] == "meta" and meta["runs"] == 1 and meta["quick"] is True
     assert {"kernel", "python", "cpus", "strace"} <= set(meta["machine"])
-    # 2 modes x 6 workloads x 3 tracers, each once
-    assert len(runs) == 36
+    # 2 modes x (6 workloads x 7 tools + the bare interpreter's native row), each once
+    assert len(runs) == 2 * (6 * 7 + 1)
     assert {(r["mode"], r["workload"], r["tracer"]) for r in runs} == {
-        (m, w, t) for m in ("pinned", "unpinned") for w in WORKLOADS for t in ("native", "strace", "pdigpy")
-    }
+        (m, w, t) for m in ("pinned", "unpinned") for w in WORKLOADS for t in TOOLS
+    } | {(m, "pystart", "native") for m in ("pinned", "unpinned")}
     assert all(r["rc"] == 0 and r["wall_s"] > 0 for r in runs)
-    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 2
+    # norules, floor and default rules: one table per mode each
+    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 6
 
 
 def test_strace_traces_pdigpys_own_set(smoke, tmp_path):
@@ -141,3 +143,79 @@ def test_breakdown_table(tmp_path):
     # the same 200 opens, each a seccomp and an exit stop, whichever layer runs
     assert int(body[1].replace(",", "")) >= 400
     assert all(re.fullmatch(r"\d+\.\d", c) for c in body[2:]), body
+
+
+@pytest.mark.parametrize("mode", ["pinned", "unpinned"])
+def test_floor_table_is_well_formed(smoke, mode):
+    res, _, _ = smoke
+    rows = _table_rows(res.stdout, "Floor of a Python tracer, " + mode)
+    header, body = rows[0], rows[2:]
+    assert header[:6] == ["workload", "native", "strace --seccomp-bpf", "floor-entry", "floor-exit", "pdigpy"]
+    assert len(body) == 1 + len(WORKLOADS)
+    bare = body[0]
+    assert bare[0].startswith("python -I -S -c pass") and re.fullmatch(r"\d+\.\d{3} s \(CPU \d+\.\d{3} s\)", bare[1])
+    for row in body[1:]:
+        assert len(row) == len(header), row
+        assert all(re.fullmatch(r"\d+\.\d{3} s", c) for c in row[1:6]), row
+        assert all(re.fullmatch(r"\d+\.\d\dx", c) for c in row[6:8] + row[10:12]), row
+        assert all(re.fullmatch(r"(yes|no), (yes|no)", c) for c in row[8:10]), row
+        entry, exit_ = (re.fullmatch(r"([\d,]+) \(([\d,]+) \+ ([\d,]+) \+ ([\d,]+)\)", c) for c in row[12:14])
+        assert entry and exit_, row
+        assert entry.group(3) == "0" and exit_.group(2) == exit_.group(3) == entry.group(2), row
+
+
+def test_floor_takes_pdigpys_stops(smoke):
+    """Same filter as pdigpy (fcntl narrowed too): the floor tracers stop where pdigpy stops."""
+    _, records, _ = smoke
+    stats = {(r["mode"], r["workload"], r["tracer"]): r["stats"] for r in records[1:] if "stats" in r}
+    for mode in ("pinned", "unpinned"):
+        for wl in ("files", "forkexec"):
+            pd = stats[(mode, wl, "pdigpy")]
+            entry, exit_ = stats[(mode, wl, "floor-entry")], stats[(mode, wl, "floor-exit")]
+            assert entry["ptrace_seccomp_stops"] == exit_["ptrace_seccomp_stops"] == pd["ptrace_seccomp_stops"]
+            assert entry["ptrace_syscall_stops"] == 0
+            # every syscall of the no-rules set needs its exit: pdigpy takes the floor-exit's exit stops
+            assert exit_["ptrace_syscall_stops"] == pd["ptrace_syscall_stops"]
+    # fcntl narrowed as pdigpy narrows it: the floor's filter says so
+    assert re.search(r"(^|,)72@1=0:1030(,|$)", records[0]["floor_set"])
+
+
+def test_default_rules_table_and_set(smoke):
+    res, records, _ = smoke
+    meta = records[0]
+    printed = subprocess.run([sys.executable, "-m", "pdigpy", "--print-filter"], capture_output=True, text=True,
+                             check=True).stdout
+    names = [ln.split()[0] for ln in printed.splitlines() if ln.strip() and not ln.startswith("#")]
+    # strace gets the default rules' set, less what this strace cannot name
+    assert meta["default_trace_set"] == [n for n in names if n not in meta["strace_refused"]]
+    assert set(meta["strace_refused"]) <= set(names)
+    assert "execve" in meta["default_trace_set"]
+    for mode in ("pinned", "unpinned"):
+        rows = _table_rows(res.stdout, "Default rules, " + mode)
+        assert rows[0][2:4] == ["strace --seccomp-bpf (default rules' set)", "pdigpy (default rules)"]
+        assert len(rows[2:]) == len(WORKLOADS)
+        pd = {r["workload"]: r["stats"] for r in records[1:] if r["tracer"] == "pdigpy-default" and r["mode"] == mode}
+        # the default rules want execve: 5 fork+exec give 5 more seccomp stops than with no rules
+        assert pd["forkexec"]["events_by_type"].get("execve", 0) >= 5
+
+
+def test_configs_select_tools(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--runs", "1", "-q", "--configs", "floor", "--modes", "pinned",
+         "--workloads", "files", "--out-dir", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    records = [json.loads(ln) for ln in next((tmp_path / "results").glob("*.jsonl")).read_text().splitlines()]
+    assert {(r["workload"], r["tracer"]) for r in records[1:]} == {
+        ("files", t) for t in ("native", "strace", "floor-entry", "floor-exit")} | {("pystart", "native")}
+    rows = _table_rows(res.stdout, "Floor of a Python tracer, pinned")
+    assert "pdigpy" not in rows[0] and len(rows[2:]) == 2
+    assert "### pinned" not in res.stdout and "### Default rules" not in res.stdout
+
+
+def test_bad_config_is_one_line(tmp_path):
+    res = subprocess.run([sys.executable, str(SCRIPT), "--configs", "fast", "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "--configs" in res.stderr and "Traceback" not in res.stderr

@@ -688,6 +688,16 @@ def machine_facts(strace_ok: bool) -> dict:
     }
 
 
+def git_dirty() -> list[str]:
+    """Uncommitted changes under pdigpy/ (the editable install measures the working tree)."""
+    try:
+        res = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "pdigpy"],
+                             capture_output=True, text=True)
+        return [ln[3:] for ln in res.stdout.splitlines()]
+    except OSError:
+        return []
+
+
 def git_head() -> str | None:
     """The commit measured (pdigpy's code changes under this benchmark's feet)."""
     try:
@@ -817,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
             "workloads": {w.name: list(w.argv) for w in workloads},
             "machine": machine_facts(True),
             "git_head": git_head(),
+            "git_dirty": git_dirty(),
         }
         with jsonl.open("w") as out:
             out.write(json.dumps(meta) + "\n")
@@ -843,7 +854,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if all(r["rc"] == 0 for r in recs) else 1
         summary = summarize(results, workloads, args.modes, tools)
         m = meta["machine"]
-        head = (f"<!-- {meta['command']} | {stamp} | commit {meta['git_head']} | "
+        dirty = f" + uncommitted {', '.join(meta['git_dirty'])}" if meta["git_dirty"] else ""
+        head = (f"<!-- {meta['command']} | {stamp} | commit {meta['git_head']}{dirty} | "
                 f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
                 f"Python {m['python']}, {m['strace']} -->\n"
                 f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "

@@ -10,10 +10,21 @@ Socket endpoints: ``c``/``s`` = client/server side of the connection, ``l``/``r`
 local/remote as seen by this process (a server-role fd has the server side local).
 ``fd.ip``/``fd.port``/``fd.net``/``fd.proto`` are filter-only and flagged ``either``: they
 extract ``[client, server]`` and the compiler applies Falco's either/both semantics.
-An endpoint the socket never learned reads as 0.0.0.0 (or ::) in the either fields, as in
-Falco, so ``fd.ip != "0.0.0.0"`` is false after a refused connect.
 ``fd.cnet`` ... are typed ``ipnet``: they extract one address that the compiler tests for
 membership in the RHS CIDR.
+
+Socket roles, as libsinsp keeps them (parsers.cpp, sinsp_filtercheck_fd.cpp):
+
+- *none*: socket() only, a failed connect, a bind to port 0, a listen without a bound port.
+  Every single-side field (cip sip lip rip, cport sport lport rport, the ``*net``,
+  ``*proto`` and ``*ip.name`` ones) is missing; ``fd.l4proto`` is ``<NA>``; the either
+  fields compare the zero address and port 0 (0.0.0.0 or ::, so ``fd.ip != "0.0.0.0"`` is
+  false after a refused connect).
+- *bound server* (bind with a port > 0, no peer yet; Falco's SCAP_FD_IPV4/6_SERVSOCK):
+  ``fd.sip``/``fd.sport`` are the bound address, the client, local and remote ones are
+  missing, ``fd.is_server`` is true, and the either fields hold the bound address only.
+- *client* / *server* (connect, accept, an unconnected datagram sent or received): both
+  ends known; an unbound UDP socket's own end is 0.0.0.0:ephemeral, a real value.
 
 State contract for ``fd.name_changed``: the state layer sets
 ``fdinfo.extra["name_changed_num"] = evt.num`` on the event that changed the fd's name.
@@ -31,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pdigpy.engine.fields.base import FILTER_ONLY, NO_RHS, NO_TRANSFORMER, FieldInfo
 from pdigpy.engine.fields.fs import AT_FDCWD, resolve_at
 from pdigpy.engine.fields.registry import FieldDef, make
+from pdigpy.events.model import SockTuple
 
 if TYPE_CHECKING:
     from pdigpy.events.model import Event
@@ -129,12 +141,27 @@ def _fdi_or_failed(get: Callable[[Any], Any], get_failed: Callable[[_FailedOpen]
     return factory
 
 
+def connect_attempt_name(e: Event) -> str:
+    """fd.name of a connect that did not (yet) succeed: Falco reads the event's tuple, not the
+    table, and an empty tuple (a refused connect) prints as ``NULL``."""
+    tup = e.args.get("tuple")
+    if isinstance(tup, SockTuple):
+        if tup.family in _IP_TYPES:
+            return f"{tup.sip}:{tup.sport}->{tup.dip}:{tup.dport}"
+        if tup.path:
+            return tup.path
+    return "NULL"
+
+
 def _fd_name(reg, info, arg):
     # Hot path: fd.name is read by most file rules; the record's attribute without a getter call.
     def extract(e: Event) -> Any:
         f = e.fdinfo
         if f is not None:
-            return f.name
+            r = e.res
+            if r is None or r >= 0 or e.type != "connect":
+                return f.name
+            return connect_attempt_name(e)
         fo = failed_open(e)
         return None if fo is None else fo.name
 
@@ -183,26 +210,60 @@ def _filename(f: FdInfo) -> str | None:
     return None
 
 
-def _ip_side(which: str) -> Callable[[Any], Any]:
-    """cip/sip/lip/rip as an ip address object (None for non-IP fds)."""
+# Socket roles (see the module docstring); read from the record the state layer keeps.
+ROLE_NONE, ROLE_BOUND, ROLE_PEER = 0, 1, 2
 
-    if which == "c":
-        return lambda f: ip_of(f.cip) if f.type in _IP_TYPES else None
-    if which == "s":
-        return lambda f: ip_of(f.sip) if f.type in _IP_TYPES else None
-    if which == "l":
-        return lambda f: (ip_of(f.sip if f.is_server else f.cip)) if f.type in _IP_TYPES else None
-    return lambda f: (ip_of(f.cip if f.is_server else f.sip)) if f.type in _IP_TYPES else None
+
+def socket_role(f: FdInfo) -> int:
+    """ROLE_NONE, ROLE_BOUND (bound to a port > 0, no peer: Falco's SERVSOCK) or ROLE_PEER."""
+    if f.cip:
+        return ROLE_PEER
+    if f.sip and f.sport:
+        return ROLE_BOUND
+    return ROLE_NONE
+
+
+def _ip_side(which: str) -> Callable[[Any], Any]:
+    """cip/sip/lip/rip as an ip address object; missing for non-IP fds and as Falco has it for
+    sockets without a role (module docstring)."""
+
+    def get(f):
+        if f.type not in _IP_TYPES:
+            return None
+        role = socket_role(f)
+        if role == ROLE_NONE:
+            return None
+        if role == ROLE_BOUND:
+            return ip_of(f.sip) if which == "s" else None
+        if which == "c":
+            return ip_of(f.cip)
+        if which == "s":
+            return ip_of(f.sip)
+        if which == "l":
+            return ip_of(f.sip if f.is_server else f.cip)
+        return ip_of(f.cip if f.is_server else f.sip)
+
+    return get
 
 
 def _port_side(which: str) -> Callable[[Any], Any]:
-    if which == "c":
-        return lambda f: f.cport if f.type in _IP_TYPES else None
-    if which == "s":
-        return lambda f: f.sport if f.type in _IP_TYPES else None
-    if which == "l":
-        return lambda f: (f.sport if f.is_server else f.cport) if f.type in _IP_TYPES else None
-    return lambda f: (f.cport if f.is_server else f.sport) if f.type in _IP_TYPES else None
+    def get(f):
+        if f.type not in _IP_TYPES:
+            return None
+        role = socket_role(f)
+        if role == ROLE_NONE:
+            return None
+        if role == ROLE_BOUND:
+            return f.sport if which == "s" else None
+        if which == "c":
+            return f.cport
+        if which == "s":
+            return f.sport
+        if which == "l":
+            return f.sport if f.is_server else f.cport
+        return f.cport if f.is_server else f.sport
+
+    return get
 
 
 def _proto_side(which: str) -> Callable[[Any], Any]:
@@ -215,27 +276,36 @@ def _proto_side(which: str) -> Callable[[Any], Any]:
     return get
 
 
-def _either(get_c: Callable[[Any], Any], get_s: Callable[[Any], Any]):
-    def get(f):
-        if f.type not in _IP_TYPES:
-            return None
-        return [get_c(f), get_s(f)]
-
-    return get
-
-
 _ZERO_IP = {"ipv4": ipaddress.IPv4Address(0), "ipv6": ipaddress.IPv6Address(0)}
 
 
 def _ip_either(f: FdInfo) -> list[Any] | None:
-    """[client, server] IPs; an endpoint the socket never learned (a refused connect, an unbound
-    socket) is the family's zero address, as Falco compares it (0.0.0.0 / ::)."""
+    """[client, server] IPs as Falco's fd.ip/fd.net compare them: the raw endpoints, so an
+    endpoint the socket never learned is the family's zero address (0.0.0.0 / ::); a bound
+    server socket has its bound address only."""
     zero = _ZERO_IP.get(f.type)
     if zero is None:
         return None
-    c = ip_of(f.cip)
+    role = socket_role(f)
+    if role == ROLE_NONE:
+        return [zero, zero]
     s = ip_of(f.sip)
+    if role == ROLE_BOUND:
+        return [zero if s is None else s]
+    c = ip_of(f.cip)
     return [zero if c is None else c, zero if s is None else s]
+
+
+def _port_either(f: FdInfo) -> list[int] | None:
+    """[client, server] ports as Falco's fd.port/fd.proto compare them (0 when unknown)."""
+    if f.type not in _IP_TYPES:
+        return None
+    role = socket_role(f)
+    if role == ROLE_NONE:
+        return [0, 0]
+    if role == ROLE_BOUND:
+        return [f.sport]
+    return [f.cport, f.sport]
 
 
 def _dns_name(which: str):
@@ -266,9 +336,20 @@ def _sockfamily(f: FdInfo) -> str | None:
 
 
 def _l4proto(f: FdInfo) -> str | None:
+    # Falco prints <NA> (a value, not a missing field) for an IP socket without a role or an
+    # unknown protocol; a raw socket is raw whatever its role.
     if f.type in _IP_TYPES:
-        return f.l4proto or None
+        p = f.l4proto
+        if p == "raw":
+            return p
+        if not p or socket_role(f) == ROLE_NONE:
+            return "<NA>"
+        return p
     return None
+
+
+def _is_server(f: FdInfo) -> bool:
+    return f.is_server or (f.type in _IP_TYPES and socket_role(f) == ROLE_BOUND)
 
 
 def _f_name_changed(reg, info, arg):
@@ -402,11 +483,13 @@ FIELDS = [
     FieldDef(_info("fd.ip", "ipaddr", "Either endpoint's IP (filter only).", flags=_EITHER),
              _either_factory(_ip_either)),
     FieldDef(_info("fd.port", "port", "Either endpoint's port (filter only).", flags=_EITHER),
-             _either_factory(_either(_port_side("c"), _port_side("s")))),
+             _either_factory(_port_either)),
     FieldDef(_info("fd.net", "ipnet", "Either endpoint's IP is in the network (filter only).", flags=_EITHER),
              _either_factory(_ip_either)),
-    FieldDef(_info("fd.proto", "string", "Either endpoint's protocol name (filter only).", flags=_EITHER),
-             _either_factory(_either(_proto_side("c"), _proto_side("s")))),
+    # Falco types fd.proto as a port: "fd.proto = http" compares port 80 (RHS names resolved
+    # with getservbyname), exactly like fd.port.
+    FieldDef(_info("fd.proto", "port", "Either endpoint's port, RHS as a service name (filter only).",
+                   flags=_EITHER), _either_factory(_port_either)),
     FieldDef(_info("fd.cnet", "ipnet", "Client IP is in the network."), _fdi(_ip_side("c"))),
     FieldDef(_info("fd.snet", "ipnet", "Server IP is in the network."), _fdi(_ip_side("s"))),
     FieldDef(_info("fd.lnet", "ipnet", "Local IP is in the network."), _fdi(_ip_side("l"))),
@@ -422,7 +505,7 @@ FIELDS = [
     FieldDef(_info("fd.l4proto", "string", "tcp, udp, icmp or raw."), _fdi(_l4proto)),
     FieldDef(_info("fd.sockfamily", "string", "ip or unix."), _fdi(_sockfamily)),
     FieldDef(_info("fd.is_server", "bool", "The fd is the server side of the connection."),
-             _fdi(lambda f: f.is_server)),
+             _fdi(_is_server)),
     FieldDef(_info("fd.connected", "bool", "The socket is connected."), _fdi(lambda f: f.connected)),
     FieldDef(_info("fd.name_changed", "bool", "This event changed the fd's name."), _f_name_changed),
     FieldDef(_info("fd.uid", "string", "Unique fd id: tid and fd number."), _f_uid),

@@ -14,7 +14,6 @@ Every function here returns an exit status; user errors raise
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -444,6 +443,8 @@ def list_rules(args: argparse.Namespace) -> int:
     _load_rules(engine, files, args.verbose)
     _apply_rule_selection(engine, config)
     if config.data.get("json_output") is True:
+        import json  # -L with json_output only
+
         sys.stdout.write(json.dumps(engine.describe()) + "\n")
     else:
         _print_rules_table(engine, sys.stdout)

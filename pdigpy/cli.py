@@ -17,6 +17,7 @@ Exit codes (documented in README.md):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -37,6 +38,31 @@ exit status: the app's own (128+N on signal N, 126/127 if it cannot run);
 86 with --fail-on when the app succeeded but an alert fired; 2 on bad usage,
 config or rules; 1 if -V finds an invalid rules file or -p cannot attach.
 """
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, written out: argparse's formatter imports shutil
+    (and with it bz2, lzma, fnmatch: ~2 ms of every start) only to ask this."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
               "       pdigpy replay CAPTURE [options]\n       pdigpy -V RULES... | -L | --list[=SOURCE] | --version",
         description="Falco-compatible threat detection for one program, from userspace, with ptrace and seccomp.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawFormatter,
         allow_abbrev=False,
     )
     _add_common(p)
@@ -110,6 +136,7 @@ def build_replay_parser() -> argparse.ArgumentParser:
         prog="pdigpy replay",
         usage="pdigpy replay CAPTURE [options]",
         description="Read a capture written with --events back through a fresh state and the same rules and outputs.",
+        formatter_class=_Formatter,
         allow_abbrev=False,
     )
     p.add_argument("capture", metavar="CAPTURE", help="capture file written by pdigpy --events")

@@ -14,7 +14,6 @@ stdout, which belongs to the traced app.
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import threading
@@ -127,6 +126,8 @@ class StatsReporter:
     def _emit(self, record: dict[str, Any], to_stderr: bool) -> None:
         with self._lock:
             if self._file is not None:
+                import json  # only with --stats-file: a plain run does not load json
+
                 self._file.write(json.dumps(record, sort_keys=True) + "\n")
                 self._file.flush()
             if to_stderr:
@@ -138,10 +139,9 @@ class StatsReporter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        record = self.stats.snapshot("final")
         to_stderr = self.verbose or (self.interval is not None and self._file is None)
-        if self._file is not None or to_stderr:
-            self._emit(record, to_stderr=to_stderr)
+        if self._file is not None or to_stderr:  # no record to make when nobody reads it
+            self._emit(self.stats.snapshot("final"), to_stderr=to_stderr)
         if self._file is not None:
             self._file.close()
             self._file = None

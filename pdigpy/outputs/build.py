@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TextIO
 
 from pdigpy.outputs.config import ConfigError, Section
-from pdigpy.outputs.forwarders.common import GLOBAL_KEYS
 from pdigpy.outputs.hub import OutputHub
 from pdigpy.outputs.settings import read_settings
 from pdigpy.outputs.sink import Sink
@@ -59,6 +58,8 @@ def build_sinks(config: dict) -> list[Sink]:
         sinks.append(http_channel(s, settings))
 
     forwarders = top.section("forwarders")
+    if forwarders.data:  # the forwarders package is imported only when a forwarder is configured
+        from pdigpy.outputs.forwarders.common import GLOBAL_KEYS
     for name in forwarders.data:
         if name not in FORWARDERS and name not in GLOBAL_KEYS:
             hint = HINTS.get(name, f"pdigpy forwards to: {', '.join(FORWARDERS)}")

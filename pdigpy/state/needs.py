@@ -304,9 +304,23 @@ def field_state_groups(field: str) -> frozenset[str]:
     if groups is not None:
         return groups
     for prefix, groups in _GROUPS_BY_PREFIX:
-        if name.startswith(prefix) or name == prefix.rstrip("."):
+        if name.startswith(prefix):
             return groups
+    # the bracket form of a dotted field: thread.cgroup[cpu], evt.type.is[open] ...
+    if arg is not None:
+        for prefix, groups in _GROUPS_BY_PREFIX:
+            if prefix.endswith(".") and name == prefix[:-1]:
+                return groups
     return _EVERYTHING
+
+
+def is_classified(field: str) -> bool:
+    """Whether ``field`` has its own entry (by name, by prefix, or as an evt.arg form) rather than
+    falling to the unknown case: every registered field should (tests check it)."""
+    name, _arg = _split_key(field)
+    if name in _GROUPS_BY_FIELD or name == "evt.arg" or name.startswith("evt.arg."):
+        return True
+    return any(name.startswith(prefix) or name == prefix.rstrip(".") for prefix, _groups in _GROUPS_BY_PREFIX)
 
 
 def _closure(groups: Iterable[str]) -> frozenset[str]:

@@ -384,6 +384,9 @@ def test_drift_new_executable(work):
     hits = run.fired(DRIFT_RULE)
     assert len(hits) == 1, run.describe()
     assert_names(hits[0], obj=f"exe={prog}")
+    # Falco's proc.exe_ino.ctime_duration_proc_start: written, then started well within a minute
+    fields = hits[0]["output_fields"]
+    assert 0 < fields["proc.exe_ino.ctime_duration_proc_start"] < 60 * 10**9, run.describe()
 
 
 def test_drift_executable_from_before_the_app_is_quiet(work):

@@ -354,18 +354,26 @@ def _nonzero(v: int) -> int | None:
     return v if v else None
 
 
+_U64 = (1 << 64) - 1
+
+
 def _ctime_proc_start(t: ThreadInfo) -> int | None:
+    """Falco (parsers.cpp, execve exit): clone_ts - exe ctime kept in a uint64, 0 = missing. An
+    executable changed after the process was cloned wraps to a huge number, as in Falco, so
+    ``< duration`` tests stay false for it."""
     ctime = t.proc.exe_ino_ctime
     start = t.proc.start_ts or t.start_ts
     if not ctime or not start:
         return None
-    return start - ctime
+    return ((start - ctime) & _U64) or None
 
 
 def _ctime_pidns_start(t: ThreadInfo) -> int | None:
+    """Falco: exe ctime - pid namespace init start, only when the executable changed after the
+    namespace started (strictly); otherwise missing."""
     ctime = t.proc.exe_ino_ctime
     ns_start = t.proc.pidns_init_start_ts
-    if not ctime or not ns_start or ctime < ns_start:
+    if not ctime or not ns_start or ctime <= ns_start:
         return None
     return ctime - ns_start
 

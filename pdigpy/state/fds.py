@@ -214,10 +214,12 @@ def fd_from_snapshot(fd: ProcFd) -> FdInfo:
     """The entry for an fd a snapshot carries (read from /proc, see pdigpy.tracer.procfds).
 
     The tracer already gave it the values the handlers would have built for
-    the same kind of fd; nameraw is the name (there was no syscall argument).
+    the same kind of fd; a file's nameraw is its name (there was no syscall
+    argument), other kinds have none, as their handlers give them none.
     """
+    nameraw = fd.name if fd.type in ("file", "directory") else ""
     info = FdInfo(num=fd.num, type=fd.type, typechar=TYPECHARS.get(fd.type, "o"), name=fd.name,
-                  nameraw=fd.name, openflags=fd.openflags, ino=fd.ino, dev=fd.dev,
+                  nameraw=nameraw, openflags=fd.openflags, ino=fd.ino, dev=fd.dev,
                   l4proto=fd.l4proto, cip=fd.cip, cport=fd.cport, sip=fd.sip, sport=fd.sport,
                   is_server=fd.is_server, connected=fd.connected, cloexec=fd.cloexec)
     if fd.type == "pidfd" and fd.pid:

@@ -20,7 +20,10 @@ seen the fd created, so rules see no difference (docs/events.md §6):
 - sockets: family, type, protocol, local and peer address and the listening
   state are asked of a borrowed copy of the socket
   (:func:`pdigpy.tracer.sockaddr.borrow_fd`, pidfd_getfd, as for events);
-  where that is refused, /proc/PID/net/* is read once for all the sockets.
+  where that is refused, /proc/PID/net/* is read once for all the sockets
+  (a socket never bound nor connected is not listed there: its kind comes
+  from its ``system.sockprotoname`` xattr; a unix client's peer path is
+  not known then).
   A connected socket whose local end matches a listening socket of the same
   process is the server side of an accepted connection (is_server, client
   and server ends as accept gives them); any other connected socket is a
@@ -200,6 +203,11 @@ def _sockets(pid: int, sockets: list[tuple[int, int, bool]]) -> list[ProcFd]:
     socks = _borrowed(pid, sockets)
     if socks is None:
         socks = _from_proc_net(pid, sockets)
+    return _socket_fds(socks)
+
+
+def _socket_fds(socks: list[_Sock]) -> list[ProcFd]:
+    """Classify the sockets of one process together (an accepted end is known by its listener)."""
     listeners = {(s.local.ip, s.local.port) for s in socks
                  if s.listening and s.local is not None and s.family in ("ipv4", "ipv6")}
     unix_listeners = {s.local.path for s in socks
@@ -302,8 +310,30 @@ def _from_proc_net(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock
         if found is not None:
             for attr in ("family", "socktype", "proto", "local", "peer", "listening"):
                 setattr(sock, attr, getattr(found, attr))
+        else:  # not in /proc/net (never bound nor connected): the kind from the socket's xattr
+            sock.family, sock.socktype, sock.proto = _protoname_kind(pid, num)
         out.append(sock)
     return out
+
+
+# system.sockprotoname -> (family, socket type, protocol); longest names first
+_PROTONAMES = (
+    ("TCPv6", ("ipv6", 1, 6)), ("UDPLITEv6", ("ipv6", 2, 136)), ("UDPv6", ("ipv6", 2, 17)),
+    ("RAWv6", ("ipv6", 3, 0)), ("PINGv6", ("ipv6", 2, 58)), ("TCP", ("ipv4", 1, 6)),
+    ("UDPLITE", ("ipv4", 2, 136)), ("UDP", ("ipv4", 2, 17)), ("RAW", ("ipv4", 3, 0)),
+    ("PING", ("ipv4", 2, 1)), ("UNIX", ("unix", 0, 0)), ("NETLINK", ("netlink", 0, 0)),
+)
+
+
+def _protoname_kind(pid: int, num: int) -> tuple[str, int, int]:
+    try:
+        name = os.getxattr(f"/proc/{pid}/fd/{num}", "system.sockprotoname").rstrip(b"\0").decode()
+    except (OSError, UnicodeDecodeError):
+        return "unknown", 0, 0
+    for prefix, kind in _PROTONAMES:
+        if name.startswith(prefix):
+            return kind
+    return "unknown", 0, 0
 
 
 def _proc_net_rows(pid: int, name: str) -> list[list[str]]:

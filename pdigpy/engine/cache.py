@@ -2,7 +2,8 @@
 
 Loading the upstream rules parses ~370 distinct conditions (after list substitution); with
 the pyparsing grammar that, plus building the grammar, is the largest part of a cold load.
-The cache maps condition text -> AST (ASTs are immutable and picklable) and lives in
+The cache maps condition text -> AST (ASTs are immutable and picklable; each is stored as its
+own pickle, unpickled only when looked up) and lives in
 ``$PDIGPY_CACHE_DIR`` or ``$XDG_CACHE_HOME/pdigpy`` (default ``~/.cache/pdigpy``). Its file
 name carries the pdigpy version and a digest of the grammar and AST modules, so a changed
 parser never sees stale trees. Set ``PDIGPY_NO_CACHE=1`` to disable it.
@@ -29,6 +30,10 @@ def default_dir() -> Path:
     return Path(base) / "pdigpy"
 
 
+# The file's layout: bumped when it changes, so that no version reads another's file.
+_FORMAT = b"per-entry pickles"
+
+
 def _code_digest() -> str:
     import hashlib
 
@@ -36,6 +41,7 @@ def _code_digest() -> str:
     from pdigpy.engine import ast as ast_module
 
     h = hashlib.sha256(pdigpy.__version__.encode())
+    h.update(_FORMAT)
     here = Path(ast_module.__file__).resolve().parent
     for name in ("grammar.py", "ast.py"):
         try:
@@ -53,20 +59,37 @@ def _safe_to_read(path: Path) -> bool:
     return st.st_uid == os.getuid() and not (st.st_mode & 0o022)
 
 
-class ConditionCache:
-    """condition text -> parsed AST, loaded on the first lookup and saved when new entries appeared.
+def _unpickle(blob: Any) -> Any:
+    """One stored tree, or None if the entry is not one (a foreign or damaged file)."""
+    if not isinstance(blob, bytes):
+        return None
+    import pickle
 
-    Loading is deferred because a run with no conditions to parse (no rules, or every rule
-    disabled) must not pay for unpickling a cache filled by other rules files.
+    try:
+        return pickle.loads(blob)
+    except Exception:
+        return None
+
+
+class ConditionCache:
+    """condition text -> parsed AST, read on the first lookup and saved when new entries appeared.
+
+    The file maps each text to that tree's own pickle, and a tree is unpickled only when it is
+    looked up: one cache serves every rules set used on the machine (the default rules, the
+    upstream files, a CI job's own), and unpickling all of its trees costs ~75 us each (~50 ms
+    for 700), which a start-up with a few dozen conditions must not pay. Reading the file is
+    deferred too, because a run with no conditions to parse (no rules, or every rule disabled)
+    must not even open it.
     """
 
     def __init__(self, directory: Path | None = None):
         self.directory = Path(directory) if directory is not None else default_dir()
         self._path: Path | None = None
-        self._entries: dict[str, Any] | None = None
+        self._stored: dict[str, bytes] | None = None  # the file: text -> pickled tree
+        self._trees: dict[str, Any] = {}  # trees unpickled or added in this process
+        self._added: dict[str, Any] = {}  # trees to write at the next save()
         self.hits = 0
         self.misses = 0
-        self._dirty = False
 
     @property
     def path(self) -> Path:
@@ -75,23 +98,33 @@ class ConditionCache:
         return self._path
 
     @property
+    def stored(self) -> dict[str, bytes]:
+        """The file's entries, each tree still pickled."""
+        if self._stored is None:
+            self._stored = self._load()
+        return self._stored
+
+    @property
     def entries(self) -> dict[str, Any]:
-        if self._entries is None:
-            self._entries = self._load()
-        return self._entries
+        """Every tree the cache holds, unpickled (slow: for inspection; lookups use :meth:`get`)."""
+        trees: dict[str, Any] = {}
+        for text, blob in self.stored.items():
+            node = self._trees.get(text)
+            if node is None:
+                node = _unpickle(blob)
+            if node is not None:
+                trees[text] = node
+        trees.update(self._added)
+        return trees
 
-    @entries.setter
-    def entries(self, value: dict[str, Any]) -> None:
-        self._entries = value
-
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> dict[str, bytes]:
         if not _safe_to_read(self.path) or not _safe_to_read(self.directory):
             return {}
         import pickle
 
         try:
             with open(self.path, "rb") as fh:
-                data = pickle.load(fh)
+                data = pickle.load(fh)  # str and bytes only: no class is looked up or called here
             if isinstance(data, dict):
                 return data
         except Exception:  # a truncated or foreign file: start empty
@@ -99,7 +132,11 @@ class ConditionCache:
         return {}
 
     def get(self, text: str) -> Any:
-        node = self.entries.get(text)
+        node = self._trees.get(text)
+        if node is None:
+            node = _unpickle(self.stored.get(text))
+            if node is not None:
+                self._trees[text] = node
         if node is None:
             self.misses += 1
         else:
@@ -107,26 +144,31 @@ class ConditionCache:
         return node
 
     def put(self, text: str, node: Any) -> None:
-        self.entries[text] = node
-        self._dirty = True
+        self._trees[text] = node
+        self._added[text] = node
 
     def save(self) -> None:
-        if not self._dirty:
+        if not self._added:
             return
-        self._dirty = False
-        entries = self.entries
-        if len(entries) > MAX_ENTRIES:  # keep the most recent ones
-            entries = dict(list(entries.items())[-MAX_ENTRIES:])
-            self.entries = entries
         import pickle
         import tempfile
 
+        added, self._added = self._added, {}
+        stored = {text: blob for text, blob in self.stored.items() if isinstance(text, str) and isinstance(blob, bytes)}
+        for text, node in added.items():
+            try:
+                stored[text] = pickle.dumps(node, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # not picklable: keep it for this process only
+                pass
+        if len(stored) > MAX_ENTRIES:  # keep the most recent ones
+            stored = dict(list(stored.items())[-MAX_ENTRIES:])
+        self._stored = stored
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".conditions-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    pickle.dump(entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(stored, fh, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)

@@ -20,7 +20,6 @@ so an alert is always one line of valid UTF-8. The JSON object is serialised lik
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import socket
@@ -167,6 +166,8 @@ def alert_to_json(
         obj["output_fields"] = fields
     if include_tags:
         obj["tags"] = sorted(set(valid_utf8(t) for t in alert.tags))
+    import json  # here, once per alert: a run without json_output never loads json
+
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 

@@ -24,7 +24,7 @@ API (stable; read by render.py, capture, the engine's evt.* fields):
   ptrace tracer can never produce, with the reason.
 
 A few syscalls Falco has no dedicated event for (setfsuid, setfsgid,
-process_vm_readv/writev, kexec_load ...) are emitted as "generic" events whose
+process_vm_readv/writev, kexec_load, truncate, ftruncate ...) are emitted as "generic" events whose
 type is the syscall name, as Falco names generic events; their parameters are
 pdigpy's own small choice (``res`` plus the interesting argument).
 """
@@ -204,6 +204,8 @@ EVENT_SCHEMA: dict[str, tuple[ParamSpec, ...]] = {
     "delete_module": _p("res:ERRNO name:CHARBUF flags:FLAGS32/delete_module_flags"),
     "kexec_load": _p("res:ERRNO"),  # generic event
     "kexec_file_load": _p("res:ERRNO fd:FD"),  # generic event
+    "truncate": _p("res:ERRNO path:FSPATH length:UINT64"),  # generic event
+    "ftruncate": _p("res:ERRNO fd:FD length:UINT64"),  # generic event
     "bpf": _p("fd:FD cmd:ENUMFLAGS32/bpf_commands"),
     # memory
     "mprotect": _p("res:ERRNO addr:UINT64@hex length:UINT64 prot:FLAGS32/prot_flags"),
@@ -233,7 +235,7 @@ _CATEGORIES = {
         "pidfd_open pidfd_getfd chroot process_vm_readv process_vm_writev"
     ),
     "user": "setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid quotactl",
-    "other": "init_module finit_module delete_module bpf seccomp kexec_load kexec_file_load",
+    "other": "init_module finit_module delete_module bpf seccomp kexec_load kexec_file_load truncate ftruncate",
 }
 
 EVENT_CATEGORY: dict[str, str] = {t: cat for cat, types in _CATEGORIES.items() for t in types.split()}

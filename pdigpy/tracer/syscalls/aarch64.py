@@ -39,6 +39,8 @@ NUMBERS: dict[str, int] = {
     "renameat2": 276,
     "linkat": 37,
     "symlinkat": 36,
+    "truncate": 45,
+    "ftruncate": 46,
     "fchmod": 52,
     "fchmodat": 53,
     "fchmodat2": 452,

@@ -214,6 +214,10 @@ ROWS: tuple[Row, ...] = (
     _row("delete_module", "delete_module", True, simple([("res", R), ("name", ("str", 0, 256)),
                                                          ("flags", conv(1, ppm.delete_module_flags))])),
     _row("kexec_load", "kexec_load", True, simple([("res", R)])),
+    # truncate/ftruncate: Falco has syscall codes (PPM_SC_TRUNCATE/FTRUNCATE) but no dedicated
+    # event, so they are generic events named after the syscall (rules can name them).
+    _row("truncate", "truncate", True, simple([("res", R), ("path", path(0)), ("length", u64(1))])),
+    _row("ftruncate", "ftruncate", True, simple([("res", R), ("fd", fd(0)), ("length", u64(1))])),
     _row("kexec_file_load", "kexec_file_load", True, simple([("res", R), ("fd", fd(0))])),
     _row("bpf", "bpf", True, simple([("fd", R), ("cmd", fd(0))])),
     # -- memory ---------------------------------------------------------------------------------

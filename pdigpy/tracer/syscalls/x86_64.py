@@ -53,6 +53,8 @@ NUMBERS: dict[str, int] = {
     "linkat": 265,
     "symlink": 88,
     "symlinkat": 266,
+    "truncate": 76,
+    "ftruncate": 77,
     "chmod": 90,
     "fchmod": 91,
     "fchmodat": 268,

@@ -238,12 +238,29 @@ class _Server:
         self.sock.close()
 
 
-def _stopped(pid: int) -> bool:
+def _switches(pid: int) -> tuple[int, int]:
+    """(TracerPid, context switches) of ``pid`` from /proc/PID/status."""
+    tracer = switches = 0
     try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("TracerPid:"):
+                tracer = int(line.split()[1])
+            elif "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                switches += int(line.split()[1])
     except OSError:
-        return False
-    return data[data.rfind(b")") + 2 :][:1] == b"t"
+        pass
+    return tracer, switches
+
+
+def _wait_attached(pids: list[int], before: dict[int, int], timeout: float = 30) -> None:
+    """Until each process is traced and has been woken since ``before`` (the attach's interrupt):
+    from then on its syscalls are seen, so it may be released."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [_switches(pid) for pid in pids]
+        if all(tr and sw > before[pid] for pid, (tr, sw) in zip(pids, states)):
+            return
+        time.sleep(0.001)
 
 
 def _children(pid: int) -> list[int]:
@@ -254,13 +271,12 @@ def _children(pid: int) -> list[int]:
 
 
 def _attach_and_release(proc: subprocess.Popen, sink: Sink, options: TraceOptions) -> Tracer:
-    """Attach to ``proc``; once it is held at the attach stop, let it go on (a line on stdin)."""
+    """Attach to ``proc`` (blocked reading stdin); once attached, let it go on (a line on stdin)."""
+    family = [proc.pid] + _children(proc.pid)  # --follow seizes them after the target
+    before = {pid: _switches(pid)[1] for pid in family}
 
     def release() -> None:
-        deadline = time.monotonic() + 20
-        family = [proc.pid] + _children(proc.pid)  # --follow seizes them after the target
-        while not all(_stopped(pid) for pid in family) and time.monotonic() < deadline:
-            time.sleep(0.001)
+        _wait_attached(family, before)
         proc.stdin.write(b"go\ngo\n")
         proc.stdin.flush()
 

@@ -485,8 +485,6 @@ class _Plan:
     __slots__ = ("entries", "shared", "run", "env", "_preds")
 
     def __init__(self, evtype: str, entries: list, shared: list, first: bool, env: CompileEnv):
-        from pdigpy.engine.compiler import compile_plan
-
         self.entries = entries
         self.shared = shared
         self.env = env
@@ -494,6 +492,8 @@ class _Plan:
         if not entries:
             self.run = None
             return
+        from pdigpy.engine.compiler import compile_plan  # after the no-rules return: a run without rules never imports it
+
         try:
             self.run = compile_plan(env.registry, evtype, shared, [(e[0], e[1]) for e in entries], first)
         except (RecursionError, SyntaxError, MemoryError):  # a condition too large for one function

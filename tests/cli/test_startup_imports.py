@@ -68,6 +68,7 @@ def test_empty_rules_run_loads_no_parser_no_cache_and_no_output_extras(tmp_path)
     assert sorted(modules.intersection(NEVER_IN_A_PLAIN_RUN + RULE_PARSING)) == []
     # nothing to look up or store: the caches' pickle and digests stay unloaded
     assert sorted(modules.intersection(("pickle", "hashlib", "tempfile"))) == []
+    assert "pdigpy.engine.compiler" not in modules  # no rule, no plan to generate code for
 
 
 def test_default_rules_with_a_warm_cache_load_no_parser(tmp_path):

@@ -322,19 +322,19 @@ def _decode_snapshot(record: dict[str, Any]) -> ProcInfo:
 
 def _decode_fd(index: int, record: Any) -> ProcFd:
     if not isinstance(record, dict):
-        raise _Bad(f"snapshot fds[{index}] must be an object")
+        raise _Bad(f"snapshot record: fds[{index}] must be an object")
     num, ftype = record.get("num"), record.get("type")
     if type(num) is not int or num < 0:
-        raise _Bad(f"snapshot fds[{index}]: 'num' must be a non-negative integer")
+        raise _Bad(f"snapshot record: fds[{index}]: 'num' must be a non-negative integer")
     if type(ftype) is not str or not ftype:
-        raise _Bad(f"snapshot fds[{index}]: 'type' must be a non-empty string")
+        raise _Bad(f"snapshot record: fds[{index}]: 'type' must be a non-empty string")
     fd = ProcFd(num, ftype)
     for name, value in record.items():
         spec = _PROCFD_FIELDS.get(name)
         if spec is None:
             continue  # num/type, or a field of a newer writer: ignored
         if type(value) is not spec[0]:
-            raise _Bad(f"snapshot fds[{index}]: {name!r} must be "
+            raise _Bad(f"snapshot record: fds[{index}]: {name!r} must be "
                        f"{'a boolean' if spec[0] is bool else 'an integer' if spec[0] is int else 'a string'}")
         setattr(fd, name, value)
     return fd

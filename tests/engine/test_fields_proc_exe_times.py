@@ -105,3 +105,44 @@ def test_old_system_executable_has_no_pidns_duration():
     finally:
         proc.kill()
         proc.wait()
+
+
+class _AtExec:
+    """Tracer sink reading the pidns fields at every successful execve, as the engine would."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        reg = FieldRegistry(state=self.state)
+        self.fields = {n: reg.bind(n) for n in ("proc.name", "proc.pidns_init_start_ts",
+                                                "proc.exe_ino.ctime", "proc.exe_ino.ctime_duration_pidns_start")}
+        self.execs: list[tuple[int, int, dict]] = []
+
+    def on_snapshot(self, info) -> None:
+        self.state.add_snapshot(info)
+
+    def on_event(self, evt) -> None:
+        self.state.apply(evt)
+        if evt.type == "execve" and evt.res == 0:
+            self.execs.append((evt.num, evt.ts, {n: bf.extract(evt) for n, bf in self.fields.items()}))
+
+
+def test_on_the_host_the_traced_app_plays_the_pid_namespace_init(tmp_path):
+    """In the host's pid namespace pdigpy's proc.pidns_init_start_ts is the app's launch (the
+    root's exec, event clock), so ctime_duration_pidns_start means "changed after the app started":
+    the app copies a program and a shell it starts later runs it."""
+    from pdigpy.tracer.session import TraceOptions, Tracer
+
+    fresh = tmp_path / "fresh"
+    sink = _AtExec()
+    tracer = Tracer(sink, TraceOptions(event_types=frozenset({"execve"}), follow_descendants=True))
+    script = f"cp /bin/true {fresh} && sh -c '{fresh}; /bin/true'"
+    assert tracer.run_command(["sh", "-c", script]) == 0
+    (num, launch_ts, launch), *rest = sink.execs
+    assert num == 1 and launch["proc.pidns_init_start_ts"] == launch_ts
+    by_name = {v["proc.name"]: v for _, _, v in rest}
+    assert {"cp", "sh", "fresh", "true"} <= set(by_name)
+    assert all(v["proc.pidns_init_start_ts"] == launch_ts for v in by_name.values())
+    ctime = os.stat(fresh).st_ctime_ns
+    assert by_name["fresh"]["proc.exe_ino.ctime_duration_pidns_start"] == ctime - launch_ts > 0
+    assert by_name["true"]["proc.exe_ino.ctime_duration_pidns_start"] is None  # the system's, older
+    assert by_name["sh"]["proc.exe_ino.ctime_duration_pidns_start"] is None

@@ -904,11 +904,12 @@ subprocess.run(["sh", "-c", sys.argv[2] + "; true"])   # ... and a shell it star
 
 @needs_root
 @pytest.mark.parametrize("in_container, program, fires", [
-    (True, "new", True),              # in a container: written after the container started
+    (True, "new", True),              # in a container: written after the container (here: the app) started
     (True, "/usr/bin/true", False),   # near miss: a program of the image
-    (False, "new", False),            # on a host the reference is the parent (the shell), started after the write
+    (False, "new", True),             # on a host: written after the app started, though before the shell
+    (False, "/usr/bin/true", False),  # near miss on a host
 ])
-def test_drift_in_a_container_compares_with_the_container_start(work, ecs_env, in_container, program, fires):
+def test_drift_compares_with_the_app_or_container_start(work, ecs_env, in_container, program, fires):
     new = work / "stage2"
     run = run_traced([*python_app(GRANDPARENT_APP), str(new), str(new) if program == "new" else program], work,
                      env=ecs_env if in_container else None)
@@ -918,4 +919,23 @@ def test_drift_in_a_container_compares_with_the_container_start(work, ecs_env, i
     if fires:
         assert_names(hits[0], obj=f"exe={new}")
         assert "parent=sh " in hits[0]["output"]
+        # written a moment after the app's launch: Falco's ctime_duration_pidns_start is small
+        after = hits[0]["output_fields"]["proc.exe_ino.ctime_duration_pidns_start"]
+        assert 0 < after < 60 * 10**9, run.describe()
+
+
+GRANDCHILD_APP = """
+import subprocess, sys
+subprocess.run(["sh", "-c", sys.argv[1] + "; true"])   # a shell the app starts runs a program
+"""
+
+
+def test_drift_program_written_just_before_the_launch_is_quiet(work):
+    """The app's start is its launch as the tracer saw it (event clock, not /proc's 10 ms ticks):
+    a program copied a moment before `pdigpy -- app` and run by a shell the app starts is quiet."""
+    prog = work / "prebuilt"
+    shutil.copy("/usr/bin/true", prog)
+    run = run_traced([*python_app(GRANDCHILD_APP), str(prog)], work)
+    assert run.returncode == 0, run.describe()
+    assert not run.fired(DRIFT_RULE), run.describe()
 

@@ -368,11 +368,47 @@ def _ctime_proc_start(t: ThreadInfo) -> int | None:
     return ((start - ctime) & _U64) or None
 
 
+def app_start_ts(t: ThreadInfo) -> int:
+    """When the traced app began: the exec time of the topmost process in ``t``'s ancestry that
+    exec'd under tracing (the launched app's first exec, from the event clock), 0 if none did.
+
+    Processes that existed before tracing (pdigpy's own ancestors, an attached process and its
+    older children) are snapshots with no exec time, so the walk passes over them.
+    """
+    found = 0
+    cur: Any = t
+    for _ in range(MAX_ANCESTORS):
+        if cur is None:
+            break
+        ts = cur.proc.exec_ts
+        if ts:
+            found = ts
+        cur = cur.parent
+    return found
+
+
+def pidns_start(t: ThreadInfo) -> int:
+    """proc.pidns_init_start_ts as pdigpy defines it.
+
+    In a pid namespace of its own (a container: vpid differs from pid) it is Falco's value, the
+    start of the namespace's init. In the host's pid namespace Falco's value is the host init's
+    start (boot), which says nothing about the traced app; pdigpy treats the traced app as the
+    "container" there, and its start (``app_start_ts``) plays the namespace init's role. Falco's
+    rules read these fields only in containers, so they see Falco's values.
+    """
+    vpid = t.vpid
+    if not vpid or vpid == t.pid:
+        app = app_start_ts(t)
+        if app:
+            return app
+    return t.proc.pidns_init_start_ts
+
+
 def _ctime_pidns_start(t: ThreadInfo) -> int | None:
     """Falco: exe ctime - pid namespace init start, only when the executable changed after the
-    namespace started (strictly); otherwise missing."""
+    namespace started (strictly); otherwise missing. The start is ``pidns_start``."""
     ctime = t.proc.exe_ino_ctime
-    ns_start = t.proc.pidns_init_start_ts
+    ns_start = pidns_start(t)
     if not ctime or not ns_start or ctime <= ns_start:
         return None
     return ctime - ns_start
@@ -528,9 +564,11 @@ FIELDS = [
     FieldDef(_info("proc.exe_ino.ctime_duration_proc_start", "abstime",
                    "ns between the executable's ctime and the process start."), _thread(_ctime_proc_start)),
     FieldDef(_info("proc.exe_ino.ctime_duration_pidns_start", "abstime",
-                   "ns between the pid namespace start and the executable's ctime."), _thread(_ctime_pidns_start)),
-    FieldDef(_info("proc.pidns_init_start_ts", "uint", "Start of the pid namespace, ns since epoch."),
-             _thread(lambda t: _nonzero(t.proc.pidns_init_start_ts))),
+                   "ns between the pid namespace start (proc.pidns_init_start_ts) and the executable's ctime."),
+             _thread(_ctime_pidns_start)),
+    FieldDef(_info("proc.pidns_init_start_ts", "uint",
+                   "Start of the pid namespace's init, ns since epoch; in the host's namespace, the traced "
+                   "app's start."), _thread(lambda t: _nonzero(pidns_start(t)))),
     FieldDef(_info("proc.fdlimit", "int", "RLIMIT_NOFILE soft limit."), _thread(lambda t: _nonzero(t.proc.fdlimit))),
     FieldDef(_info("proc.fdopencount", "uint", "Open fds of the process."), _thread(_nfds)),
     FieldDef(_info("proc.nthreads", "uint", "Live threads of the process, as traced."), _f_nthreads),

@@ -42,7 +42,8 @@ VERSION = 1
 _PROCINFO_FIELDS = tuple(f.name for f in dataclasses.fields(ProcInfo))
 _PROCINFO_REQUIRED = ("tid", "pid", "ptid")
 # ProcFd field -> (JSON type it must have, default left out when writing)
-_PROCFD_FIELDS = {f.name: (bool if isinstance(f.default, bool) else type(f.default), f.default)
+_FD_DEFAULTS = ProcFd(0, "")
+_PROCFD_FIELDS = {f.name: (type(getattr(_FD_DEFAULTS, f.name)), getattr(_FD_DEFAULTS, f.name))
                   for f in dataclasses.fields(ProcFd) if f.name not in ("num", "type")}
 _EVENT_INT_FIELDS = ("num", "ts", "tid", "pid")
 

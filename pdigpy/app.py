@@ -175,6 +175,8 @@ def _open_capture(path: str, meta: dict[str, Any], users):
 
 def _detect_container():
     """pdigpy's own container (ECS task metadata), or None; a broken endpoint is a warning only."""
+    if not os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):  # container.ECS_ENV: off ECS, no import
+        return None
     from pdigpy.engine.fields.container import ContainerMetadataError, detect_container
 
     try:

@@ -59,7 +59,7 @@ def test_open_file_success(chain, tmp_path):
     assert got == {
         "fd.num": 7, "fd.name": str(path), "fd.nameraw": "data.txt", "fd.directory": str(tmp_path),
         "fd.filename": "data.txt", "fd.type": "file", "fd.typechar": "f", "fd.ino": st.st_ino,
-        "fd.l4proto": None, "fd.sockfamily": None, "fd.cip": None, "fd.connected": False,
+        "fd.l4proto": "<NA>", "fd.sockfamily": None, "fd.cip": None, "fd.connected": False,
         "evt.is_open_read": True, "evt.is_open_write": False, "fs.path.name": str(path),
         "fs.path.nameraw": "data.txt",
     }

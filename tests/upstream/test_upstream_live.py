@@ -683,9 +683,11 @@ def python_accepts_in(c: Ctx) -> Action:
     code = ("import socket; srv = socket.socket(); srv.bind(('198.51.100.7', 4445)); srv.listen(1); "
             "cli = socket.create_connection(('198.51.100.7', 4445)); conn, _ = srv.accept(); "
             "conn.close(); cli.close(); srv.close()")
+    # As in Falco, the first alert is the listen: a socket bound to a port is a server socket whose
+    # fd.ip is its bound address (not 0.0.0.0), and its fd.lport is missing (no peer yet).
     return Action([str(python3), "-S", "-c", code],
-                  {"proc.name": "python3", "evt.type": predicate("accept or accept4", lambda v: v.startswith("accept")),
-                   "fd.lport": 4445}, wrap=wrap, env=env)
+                  {"proc.name": "python3", "evt.type": "listen", "fd.name": "198.51.100.7:4445"},
+                  wrap=wrap, env=env)
 
 
 def connect_nodeport(c: Ctx) -> Action:

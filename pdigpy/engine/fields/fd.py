@@ -335,9 +335,10 @@ def _sockfamily(f: FdInfo) -> str | None:
     return None
 
 
-def _l4proto(f: FdInfo) -> str | None:
-    # Falco prints <NA> (a value, not a missing field) for an IP socket without a role or an
-    # unknown protocol; a raw socket is raw whatever its role.
+def _l4proto(f: FdInfo) -> str:
+    # Falco (sinsp_fdinfo::get_l4proto) gives the string <NA>, a value and not a missing field,
+    # for every fd that is not an IP socket with a role: files, pipes, unix sockets, an IP socket
+    # without a role; a raw socket is raw whatever its role.
     if f.type in _IP_TYPES:
         p = f.l4proto
         if p == "raw":
@@ -345,7 +346,7 @@ def _l4proto(f: FdInfo) -> str | None:
         if not p or socket_role(f) == ROLE_NONE:
             return "<NA>"
         return p
-    return None
+    return "<NA>"
 
 
 def _is_server(f: FdInfo) -> bool:
@@ -502,7 +503,8 @@ FIELDS = [
     FieldDef(_info("fd.sip.name", "string", "Domain name of the server IP.", flags=_DNS), _dns_name("s")),
     FieldDef(_info("fd.lip.name", "string", "Domain name of the local IP.", flags=_DNS), _dns_name("l")),
     FieldDef(_info("fd.rip.name", "string", "Domain name of the remote IP.", flags=_DNS), _dns_name("r")),
-    FieldDef(_info("fd.l4proto", "string", "tcp, udp, icmp or raw."), _fdi(_l4proto)),
+    FieldDef(_info("fd.l4proto", "string", "tcp, udp, icmp or raw; <NA> for other fds and role-less sockets."),
+             _fdi(_l4proto)),
     FieldDef(_info("fd.sockfamily", "string", "ip or unix."), _fdi(_sockfamily)),
     FieldDef(_info("fd.is_server", "bool", "The fd is the server side of the connection."),
              _fdi(_is_server)),

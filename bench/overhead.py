@@ -711,8 +711,10 @@ def git_head() -> str | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Tracer overhead: native vs strace vs pdigpy (see module docstring).")
-    p.add_argument("--runs", type=int, default=5, help="rounds; every triple runs once per round (default 5)")
+    p = argparse.ArgumentParser(description="Tracer overhead: native vs strace vs pdigpy vs the floor of a Python "
+                                "tracer (see module docstring).")
+    p.add_argument("--runs", type=int, default=5, help="rounds; every (mode, workload, tool) runs once per round "
+                   "(default 5)")
     p.add_argument("--modes", default="pinned,unpinned", help="pinned,unpinned (default both)")
     p.add_argument("--workloads", default=None, help="comma-separated subset of: startup,pyimport,files,find,"
                    "forkexec,threads (default all)")

@@ -211,7 +211,7 @@ def dup_fd(source: FdInfo, num: int, cloexec: bool) -> FdInfo:
 
 
 def fd_from_snapshot(fd: ProcFd) -> FdInfo:
-    """The entry for an fd a snapshot carries (read from /proc, see pdigpy.tracer.procfds).
+    """The entry for an fd a snapshot carries (read from /proc, see pdigpy.tracer.procfs.read_fds).
 
     The tracer already gave it the values the handlers would have built for
     the same kind of fd; a file's nameraw is its name (there was no syscall

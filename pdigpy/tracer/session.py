@@ -17,7 +17,7 @@ ancestors (the app is presented as a child of pdigpy's parent: pdigpy is
 transparent), in attach mode the ancestors of the target and every thread of
 the traced processes. The snapshot of a traced process's main thread carries
 its open fds (``ProcInfo.fds``, read from /proc by
-:func:`pdigpy.tracer.procfds.read_fds` while it is stopped): in attach mode
+:func:`pdigpy.tracer.procfs.read_fds` while it is stopped): in attach mode
 for every attached process (after its threads have stopped), in spawn mode
 for the root app only, at its first exec (a snapshot given just before its
 execve event; the fds it inherited, close-on-exec ones already gone). Later
@@ -137,7 +137,7 @@ class TracerStats(_WrittenOut):
     tracer_cpu_s: float
     wall_s: float
     snapshot_fds: int  # additive: fds read from /proc for snapshots
-    snapshot_fds_capped: int  # additive: processes with more open fds than procfds.MAX_FDS
+    snapshot_fds_capped: int  # additive: processes with more open fds than procfs.MAX_FDS
 
     def __init__(
         self,
@@ -306,7 +306,7 @@ class Tracer:
 
     def _with_fds(self, info: ProcInfo) -> ProcInfo:
         """A copy of ``info`` carrying its process's open fds (the process must be stopped)."""
-        from pdigpy.tracer.procfds import MAX_FDS, read_fds
+        from pdigpy.tracer.procfs import MAX_FDS, read_fds
 
         try:
             fds, capped = read_fds(info.pid)

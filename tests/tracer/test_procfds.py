@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pdigpy.events.procinfo import ProcFd
-from pdigpy.tracer import procfds
-from pdigpy.tracer.procfds import MAX_FDS, read_fds
+from pdigpy.tracer import procfs
+from pdigpy.tracer.procfs import MAX_FDS, read_fds
 
 # Opens one fd of each kind, prints "name=fd" lines, then waits for stdin to close.
 HOLDER = r"""
@@ -146,8 +146,8 @@ def test_proc_net_fallback_agrees_with_the_borrowed_sockets(holder):
         num = nums[name]
         ino = os.stat(f"/proc/{p.pid}/fd/{num}").st_ino
         sockets.append((num, ino, True))
-    borrowed = {s.num: s for s in procfds._sockets(p.pid, sockets)}
-    from_net = {s.num: s for s in procfds._socket_fds(procfds._from_proc_net(p.pid, sockets))}
+    borrowed = {s.num: s for s in procfs._sockets(p.pid, sockets)}
+    from_net = {s.num: s for s in procfs._socket_fds(procfs._from_proc_net(p.pid, sockets))}
     for name in ("listen", "client", "accepted", "listen6", "udp", "unix_listen", "netlink", "unbound", "pair"):
         a, b = borrowed[nums[name]], from_net[nums[name]]
         assert (a.type, a.name, a.l4proto, a.is_server, a.connected, a.cip, a.cport, a.sip, a.sport) == (

@@ -106,6 +106,9 @@ _CGROUP_SOURCES: tuple[tuple[str, str], ...] = (
     (r"/lxc/([^/]+)", "lxc"),
 )
 _cgroup_patterns: list[tuple[re.Pattern[str], str]] | None = None
+# Each pattern needs 32 hex digits in a row or an lxc directory: a path with neither (a host
+# process's user.slice or session scope) is decided by this one search, the list left uncompiled.
+_CANDIDATE = r"[0-9a-f]{32}|/lxc[./]"
 
 
 def cgroup_patterns() -> list[tuple[re.Pattern[str], str]]:
@@ -129,7 +132,7 @@ def parse_container_id(cgroups: list[str]) -> tuple[str, str] | None:
     """(full id, container type) named by the cgroup entries, or None for a host process."""
     for line in cgroups:
         path = _cgroup_path(line)
-        if path in ("/", ""):
+        if path in ("/", "") or re.search(_CANDIDATE, path) is None:
             continue
         for rx, ctype in cgroup_patterns():
             m = rx.search(path)

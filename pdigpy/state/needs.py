@@ -2,7 +2,10 @@
 
 Every traced syscall costs a ptrace stop (about 7-10 us from Python, twice
 that with an exit stop), so this list is a cost decision, made type by type.
-The tracer traces ``STATE_EVENT_TYPES | rules' event types``.
+STATE_EVENT_TYPES is all the state can maintain; the tracer traces the rules'
+event types plus only the groups of it (STATE_GROUPS) that the rules' fields
+can read: ``state_event_types(engine.referenced_fields())``, or all of it for
+a capture (docs/events.md, "On demand").
 
 Lifecycle events (``LIFECYCLE_EVENT_TYPES``: clone family, execve/execveat,
 procexit) reach the state through ptrace *event* stops, which the tracer

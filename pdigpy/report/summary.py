@@ -19,6 +19,9 @@ MAX_PROCESSES_SHOWN = 5
 
 @dataclass
 class RuleTally:
+    """One rule's alerts so far. (The docstring also spares dataclass() building one from
+    inspect.signature at every start.)"""
+
     rule: str
     priority: Priority
     count: int = 0

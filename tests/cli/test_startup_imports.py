@@ -47,6 +47,12 @@ NEVER_IN_A_PLAIN_RUN = (
 RULE_PARSING = ("yaml", "pyparsing", "pdigpy.engine.grammar")
 
 
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def _modules(tmp_path: Path, *args: str) -> set[str]:
     listing = tmp_path / "modules.txt"
     env = dict(os.environ, PDIGPY_CACHE_DIR=str(tmp_path / "cache"))
@@ -77,6 +83,9 @@ def test_default_rules_with_a_warm_cache_load_no_parser(tmp_path):
     warm = _modules(tmp_path, "--no-summary", "--", "/bin/true")
     assert sorted(warm.intersection(NEVER_IN_A_PLAIN_RUN + RULE_PARSING + ("tempfile",))) == []
     assert "pdigpy.engine.cache" in warm  # served from the cache, not by skipping the rules
+    # the cache is read with CPython's built-in sha256 and unpickler, not hashlib and pickle.py
+    if _has_module("_pickle") and (_has_module("_sha2") or _has_module("_sha256")):
+        assert sorted(warm.intersection(("hashlib", "pickle"))) == []
 
 
 def test_json_output_loads_json(tmp_path):

@@ -74,7 +74,7 @@ FIELDS = ("fd.name", "fd.type", "fd.l4proto", "fd.is_server", "fd.connected", "f
 # Conditions checked at every step; the ones on missing fields must be false whatever the operator.
 CONDITIONS = (
     "fd.cip exists", "fd.sip exists", "fd.lport exists", "fd.rport exists",
-    "fd.cproto exists", "fd.cproto contains a", "fd.cproto startswith a", "fd.cproto in (http, https)",
+    "fd.cproto exists", "fd.cproto contains zzq", "fd.cproto startswith zzq", "fd.cproto in (http, https)",
     "fd.rproto != http", "fd.cnet = 0.0.0.0/0", "fd.snet = 127.0.0.0/8", "fd.rnet != 10.0.0.0/8",
     "fd.ip = 0.0.0.0", "fd.ip != 0.0.0.0", "fd.ip = ::", "fd.net = 127.0.0.0/8",
     "fd.port = 0", "fd.port != 0", "fd.proto = 0", "fd.proto in (http, https)", "fd.proto != http",
@@ -147,7 +147,8 @@ def _no_role(zero, name):
 
 def _bound(addr):
     return {**NO_ROLE_SINGLE, "fd.name": f"{addr}:{P}", "fd.l4proto": "tcp", "fd.is_server": True,
-            "fd.connected": False, "fd.sockfamily": "ip", "fd.sip": addr, "fd.sport": P, "fd.ip": [addr],
+            "fd.connected": False, "fd.sockfamily": "ip", "fd.sip": addr, "fd.sport": P, "fd.sproto": "{P}",
+            "fd.ip": [addr],
             "fd.port": [P], "fd.proto": [P], "fd.net": [addr]}
 
 
@@ -155,7 +156,8 @@ def _udp_client(zero, addr):
     return {"fd.name": f"{zero}:{EPH}->{addr}:{P}", "fd.l4proto": "udp", "fd.is_server": False,
             "fd.connected": False, "fd.sockfamily": "ip", "fd.cip": zero, "fd.sip": addr, "fd.lip": zero,
             "fd.rip": addr, "fd.cport": EPH, "fd.sport": P, "fd.lport": EPH, "fd.rport": P,
-            "fd.cproto": None, "fd.sproto": None, "fd.lproto": None, "fd.rproto": None,
+            # no service name for these ports: the number as a string, as libsinsp's port_to_string
+            "fd.cproto": "{EPH}", "fd.sproto": "{P}", "fd.lproto": "{EPH}", "fd.rproto": "{P}",
             "fd.ip": [zero, addr], "fd.port": [EPH, P], "fd.proto": [EPH, P], "fd.net": [zero, addr]}
 
 
@@ -174,11 +176,23 @@ ROWS = [
 ]
 
 
-def _fill(value, port, eph):
+def _service(port, l4proto):
+    """What fd.*proto shows: the service name if the services database has one, else the number."""
+    try:
+        return socket.getservbyport(port, l4proto)
+    except OSError:
+        return str(port)
+
+
+def _fill(value, port, eph, l4proto="tcp"):
     if value == P:
         return port
     if value == EPH:
         return eph
+    if value == "{P}":
+        return _service(port, l4proto)
+    if value == "{EPH}":
+        return _service(eph, l4proto)
     if isinstance(value, str):
         return value.replace(f":{P}", f":{port}").replace(f":{EPH}", f":{eph}")
     if isinstance(value, list):
@@ -191,7 +205,7 @@ def test_endpoint_fields_as_falco_reads_them(traced, index, what, expected):
     port, seen = traced
     _, _, values, _ = seen[index]
     eph = values["fd.cport"] if isinstance(values["fd.cport"], int) else None
-    want = {k: _fill(v, port, eph) for k, v in expected.items()}
+    want = {k: _fill(v, port, eph, expected["fd.l4proto"]) for k, v in expected.items()}
     if "EPH" in str(expected):
         assert isinstance(eph, int) and eph > 0
     assert values == want
@@ -203,11 +217,11 @@ VERDICTS = [
     ("fd.sip exists", False, True, True),
     ("fd.lport exists", False, False, True),
     ("fd.rport exists", False, False, True),
-    ("fd.cproto exists", False, False, False),   # no service name for these ports: missing
-    ("fd.cproto contains a", False, False, False),
-    ("fd.cproto startswith a", False, False, False),
+    ("fd.cproto exists", False, False, True),    # the port number as a string when no service name
+    ("fd.cproto contains zzq", False, False, False),
+    ("fd.cproto startswith zzq", False, False, False),
     ("fd.cproto in (http, https)", False, False, False),
-    ("fd.rproto != http", False, False, False),  # a missing value makes != false too
+    ("fd.rproto != http", False, False, True),   # a missing value makes != false too
     ("fd.cnet = 0.0.0.0/0", False, False, None),  # None: per family (ipv4 true, ipv6 false)
     ("fd.snet = 127.0.0.0/8", False, None, None),
     ("fd.rnet != 10.0.0.0/8", False, False, True),

@@ -267,11 +267,15 @@ def _port_side(which: str) -> Callable[[Any], Any]:
 
 
 def _proto_side(which: str) -> Callable[[Any], Any]:
+    """fd.cproto ...: libsinsp's port_to_string: the service name when it resolves ports, else
+    (and by default) the port number as a string; never missing while the port is known."""
     port = _port_side(which)
 
     def get(f):
         p = port(f)
-        return None if p is None else service_name(p, f.l4proto)
+        if p is None:
+            return None
+        return service_name(p, f.l4proto) or str(p)
 
     return get
 

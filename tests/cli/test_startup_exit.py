@@ -23,6 +23,9 @@ elif plant == "finaliser":
         def __del__(self):
             sys.stderr.write("probe: teardown ran\\n")
     witness = Witness()
+elif plant == "gc":
+    import gc
+    atexit.register(lambda: sys.stderr.write(f"probe: gc enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}\\n"))
 elif plant == "thread":
     def late():
         time.sleep(0.5)
@@ -75,3 +78,11 @@ def test_main_with_argv_returns(tmp_path):
                          env=dict(os.environ, PDIGPY_CACHE_DIR=str(tmp_path / "cache")))
     assert res.returncode == 0
     assert "probe: main returned 4" in res.stderr
+
+
+def test_the_trace_runs_with_the_collector_and_start_up_frozen(tmp_path):
+    """Start-up runs without the cyclic collector; the trace (which can be long) runs with it,
+    minus the frozen start-up objects."""
+    res = _run(tmp_path, "gc", "--", "/bin/sh", "-c", "exit 0")
+    assert res.returncode == 0
+    assert "probe: gc enabled=True frozen=True" in res.stderr

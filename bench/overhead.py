@@ -532,8 +532,49 @@ def render_floor(summary: dict, workloads: list[Workload], modes: list[str], run
                       f"{per_stop('floor-entry')}, {per_stop('floor-exit')}", f"{s['foreign_cpus']:.2f}"]
             parts.append("| " + " | ".join(cells) + " |")
         parts.append("")
+        if with_pdigpy:
+            parts.append(render_budget(summary, workloads, mode))
     parts.append(FLOOR_NOTES)
     return "\n".join(parts)
+
+
+BUDGET_NOTES = """\
+How much CPU pdigpy may spend per event (decoding, state, rules: everything above the floor's
+loop) and still match strace's CPU. "now" = (pdigpy - floor-exit - the difference of their
+/bin/true rows) / pdigpy's events; a budget = (strace - floor - start-up difference) / the same
+events, with pdigpy's start-up (its /bin/true row) or with the floor's; "none" when the floor
+plus that start-up already exceeds strace. Differences of medians: read them as ±20%.
+"""
+
+
+def render_budget(summary: dict, workloads: list[Workload], mode: str) -> str:
+    """Per workload: pdigpy's CPU per event above its floor, against what strace's CPU leaves."""
+    fixed = summary.get((mode, "startup"))
+    if not fixed or not all(fixed[t + "_cpu"] for t in ("pdigpy", "floor-entry", "floor-exit")):
+        return f"(no budget table for {mode}: it needs the startup workload)\n"
+    f_pd, f_en, f_ex = fixed["pdigpy_cpu"], fixed["floor-entry_cpu"], fixed["floor-exit_cpu"]
+
+    def us(x: float) -> str:
+        return "none" if x <= 0 else f"{x * 1e6:.1f} µs"
+
+    lines = [f"### What pdigpy may spend per event to match strace, {mode} (CPU of the whole tree)\n",
+             "| workload | pdigpy events | pdigpy's work now | budget, entry stops only | budget, exit stops "
+             "| budget, entry stops, floor's start-up | budget, exit stops, floor's start-up |",
+             "|---|---|---|---|---|---|---|"]
+    for wl in workloads:
+        if wl.native_only or wl.name == "startup":
+            continue
+        s = summary[(mode, wl.name)]
+        events = s["stats"]["pdigpy"]["events"]
+        st, en, ex, pd = s["strace_cpu"], s["floor-entry_cpu"], s["floor-exit_cpu"], s["pdigpy_cpu"]
+        if not (events and st and en and ex and pd):
+            lines.append(f"| {wl.label} | - | - | - | - | - | - |")
+            continue
+        lines.append(f"| {wl.label} | {events:,.0f} | {us((pd - ex - (f_pd - f_ex)) / events)} "
+                     f"| {us((st - en - (f_pd - f_en)) / events)} | {us((st - ex - (f_pd - f_ex)) / events)} "
+                     f"| {us((st - en) / events)} | {us((st - ex) / events)} |")
+    lines += ["", BUDGET_NOTES]
+    return "\n".join(lines)
 
 
 def render_all(summary: dict, setup: Setup, modes: list[str], runs: int) -> str:
@@ -707,6 +748,55 @@ def git_head() -> str | None:
         return None
 
 
+# --- the report ----------------------------------------------------------------------------
+
+
+def report(meta: dict, results: list[dict], setup: Setup) -> str:
+    """The markdown the script prints: a header (command, commit, machine, sets, load), then the tables."""
+    m = meta["machine"]
+    dirty = f" + uncommitted {', '.join(meta['git_dirty'])}" if meta.get("git_dirty") else ""
+    head = (f"<!-- {meta['command']} | {meta['utc']} | commit {meta['git_head']}{dirty} | "
+            f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
+            f"Python {m['python']}, {m['strace']} -->\n"
+            f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
+            f"{','.join(setup.trace_set)}\n")
+    if setup.floor_set:
+        head += f"\nfloor_tracer.py -e {setup.floor_set}\n"
+    if setup.default_set:
+        refused = meta.get("strace_refused") or []
+        head += (f"\nDefault rules: strace traces {len(setup.default_set)} syscalls: {','.join(setup.default_set)}"
+                 + (f" (not {', '.join(refused)}: unknown to this strace)" if refused else "") + "\n")
+    foreign = [r["foreign_cpus"] for r in results if r["wall_s"] >= 0.2]
+    if foreign:
+        head += (f"\nForeign load (other jobs' busy CPUs during runs of 0.2 s or more): median "
+                 f"{statistics.median(foreign):.2f}, max {max(foreign):.2f}; load average at start "
+                 f"{m['loadavg'].split()[0]}\n")
+    summary = summarize(results, setup.workloads, meta["modes"], setup.tools)
+    return head + "\n" + render_all(summary, setup, meta["modes"], meta["runs"])
+
+
+def render_file(path: Path, cache: Path) -> int:
+    """--render: the tables of an earlier run, from its JSON lines (after a change to the tables)."""
+    try:
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        meta = records[0]
+        assert meta.get("kind") == "meta"
+    except (OSError, ValueError, IndexError, AssertionError) as e:
+        print(f"bench/overhead.py: --render: {path} is not a results file of this script ({e}); "
+              "give a bench/results/overhead-*.jsonl", file=sys.stderr)
+        return 2
+    results = [r for r in records[1:] if r.get("kind") == "run"]
+    tools = tuple(meta.get("tools") or TRACERS)
+    ran = {r["workload"] for r in results}
+    labels = meta.get("labels") or {}
+    workloads = [dataclasses.replace(w, label=labels.get(w.name, w.label))
+                 for w in define_workloads(cache, meta["quick"], "floor-entry" in tools) if w.name in ran]
+    setup = Setup(workloads, meta["trace_set"], [], Path(), Path(), tools, meta.get("floor_set") or "",
+                  meta.get("default_trace_set") or [])
+    print(report(meta, results, setup))
+    return 0
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -734,6 +824,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--breakdown", default=None, metavar="WORKLOADS",
                    help="instead of the comparison: tracer CPU per stop of each layer (loop, decoders, "
                         "state, CLI) on these workloads, pinned, --runs each (e.g. files,find)")
+    p.add_argument("--render", default=None, metavar="JSONL",
+                   help="print the tables of an earlier run from its raw results file, without running anything")
     p.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # internal, see run_variant
     p.add_argument("command", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true", help="no per-run progress on stderr")
@@ -766,6 +858,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pdigpy-bench"
     cache.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        return render_file(Path(args.render), cache)
     tools = tuple(t for t in TOOLS if any(t in CONFIGS[c] for c in args.configs))
     if args.breakdown:
         tools = TRACERS
@@ -827,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
             "default_trace_set": setup.default_set or None,
             "strace_refused": refused,
             "workloads": {w.name: list(w.argv) for w in workloads},
+            "labels": {w.name: w.label for w in workloads},
             "machine": machine_facts(True),
             "git_head": git_head(),
             "git_dirty": git_dirty(),
@@ -854,25 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             print(f"raw results: {jsonl}", file=sys.stderr)
             return 0 if all(r["rc"] == 0 for r in recs) else 1
-        summary = summarize(results, workloads, args.modes, tools)
-        m = meta["machine"]
-        dirty = f" + uncommitted {', '.join(meta['git_dirty'])}" if meta["git_dirty"] else ""
-        head = (f"<!-- {meta['command']} | {stamp} | commit {meta['git_head']}{dirty} | "
-                f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
-                f"Python {m['python']}, {m['strace']} -->\n"
-                f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
-                f"{','.join(setup.trace_set)}\n")
-        if setup.floor_set:
-            head += f"\nfloor_tracer.py -e {setup.floor_set}\n"
-        if setup.default_set:
-            head += (f"\nDefault rules: strace traces {len(setup.default_set)} syscalls: {','.join(setup.default_set)}"
-                     + (f" (not {', '.join(refused)}: unknown to this strace)" if refused else "") + "\n")
-        foreign = [r["foreign_cpus"] for r in results if r["wall_s"] >= 0.2]
-        if foreign:
-            head += (f"\nForeign load (other jobs' busy CPUs during runs of 0.2 s or more): median "
-                     f"{statistics.median(foreign):.2f}, max {max(foreign):.2f}; load average at start "
-                     f"{m['loadavg'].split()[0]}\n")
-        text = head + "\n" + render_all(summary, setup, args.modes, args.runs)
+        text = report(meta, results, setup)
         jsonl.with_suffix(".md").write_text(text)
         print(text)
         print(f"raw results: {jsonl}", file=sys.stderr)

@@ -94,8 +94,8 @@ def test_json_lines(smoke):
         (m, w, t) for m in ("pinned", "unpinned") for w in WORKLOADS for t in TOOLS
     } | {(m, "pystart", "native") for m in ("pinned", "unpinned")}
     assert all(r["rc"] == 0 and r["wall_s"] > 0 for r in runs)
-    # norules, floor and default rules: one table per mode each
-    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 6
+    # norules, floor (with its budget table) and default rules: per mode each
+    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 8
 
 
 def test_strace_traces_pdigpys_own_set(smoke, tmp_path):
@@ -219,3 +219,29 @@ def test_bad_config_is_one_line(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert "--configs" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("mode", ["pinned", "unpinned"])
+def test_budget_table(smoke, mode):
+    res, _, _ = smoke
+    rows = _table_rows(res.stdout, f"What pdigpy may spend per event to match strace, {mode}")
+    assert rows[0][:3] == ["workload", "pdigpy events", "pdigpy's work now"]
+    body = rows[2:]
+    assert len(body) == len(WORKLOADS) - 1  # not /bin/true: its row is the start-up the budgets subtract
+    for row in body:
+        assert len(row) == len(rows[0]), row
+        assert re.fullmatch(r"[\d,]+", row[1]) and int(row[1].replace(",", "")) > 0, row
+        assert all(re.fullmatch(r"none|-?\d+\.\d µs", c) for c in row[2:]), row
+
+
+def test_render_reprints_the_tables(smoke, tmp_path):
+    res, _, out_dir = smoke
+    jsonl = sorted(out_dir.glob("overhead-*.jsonl"))[0]
+    again = subprocess.run([sys.executable, str(SCRIPT), "--render", str(jsonl), "--cache-dir", str(tmp_path / "c")],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.strip() == res.stdout.strip()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    refused = subprocess.run([sys.executable, str(SCRIPT), "--render", str(bad)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--render" in refused.stderr and "Traceback" not in refused.stderr

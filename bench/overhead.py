@@ -39,8 +39,12 @@ is what a user of the VM gets. Each run records the foreign CPU load (busy CPU o
 minus our children's rusage) and, for pdigpy and the floor tracers, their ptrace stop counts
 from their stats files.
 
+With pdigpy and the floor in the same run, a budget table per mode says how much CPU per event
+pdigpy may spend above its floor and still match strace's CPU.
+
 Prints markdown tables per configuration and mode and writes raw results as JSON lines to
 OUT_DIR/overhead-<UTC time>.jsonl (first line: the metadata) and the tables to the same name .md.
+``--render FILE.jsonl`` prints the tables of such a file again without running anything.
 """
 
 from __future__ import annotations

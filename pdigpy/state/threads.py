@@ -399,6 +399,8 @@ def on_exec(state: State, evt: Event) -> None:
             leader.proc.start_ts = evt.ts
     leader.exited = False
     leader.pid = pid
+    if not leader.start_ts:
+        leader.start_ts = evt.ts  # a snapshot without a start (spawn mode's root): the exec's time
     _apply_exec_args(state, leader, args, evt.ts)
     # execve unshares the fd table and closes close-on-exec fds
     fds = old_fds.copy() if old_fds is not None else FdTable()

@@ -322,8 +322,16 @@ class Tracer:
         return dataclasses.replace(info, fds=fds)
 
     def _root_snapshot(self, info: ProcInfo) -> None:
-        """Spawn mode, at the root app's first exec stop: what it inherited."""
-        self._give_snapshot(self._with_fds(info))
+        """Spawn mode, at the root app's first exec stop: the fds it inherited.
+
+        Only the fds are news; the execve event that follows sets the rest as
+        it did without this snapshot. So the start times are left out: the
+        root's start stays its exec time, exact, not /proc's estimate (clock
+        ticks from a boot time in whole seconds, up to 1 s early: the drift
+        rules compare it with executables' ctime), and its pid namespace start
+        stays unset (container.start_ts falls back to the task metadata).
+        """
+        self._give_snapshot(dataclasses.replace(self._with_fds(info), start_ts=0, pidns_init_start_ts=0))
 
     def _give_snapshot(self, info: ProcInfo) -> None:
         try:

@@ -145,6 +145,10 @@ def test_spawned_app_sees_its_inherited_file_listener_and_pipe(unique_file, tmp_
     assert len(with_fds) == 1
     root_exec = next(e for e in sink.events if e.type == "execve")
     assert with_fds[0].pid == root_exec.pid
+    # only the fds are news: the root's start is still its exec (exact), as without the snapshot
+    root = root_exec.thread
+    assert root.start_ts == root.proc.start_ts == root.proc.exec_ts == root_exec.ts
+    assert root.proc.pidns_init_start_ts == 0 and with_fds[0].start_ts == 0
 
     probes = sink.probes(root_exec.pid)
     f = probes[log]

@@ -47,6 +47,11 @@ pair = socket.socketpair(); out["pair"] = pair[0].fileno()
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("127.0.0.1", 0)); out["udp"] = udp.fileno()
 fresh = socket.socket(); out["unbound"] = fresh.fileno()
 nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0); out["netlink"] = nl.fileno()
+import ctypes
+libc = ctypes.CDLL(None)
+out["inotify"] = libc.inotify_init1(0)
+out["timerfd"] = libc.timerfd_create(1, 0)
+out["signalfd"] = libc.signalfd(-1, ctypes.byref(ctypes.c_uint64(1 << 9)), 0)
 for k, v in out.items():
     print(f"{k}={v}")
 print("ports", lst.getsockname()[1], cli.getsockname()[1], lst6.getsockname()[1], cli4to6.getsockname()[1],
@@ -134,6 +139,8 @@ def test_every_kind_of_fd_is_read_as_the_handlers_build_it(holder):
     assert (ua.name, ua.is_server, ua.connected) == (sock, True, True)
     assert (got["pair"].type, got["pair"].name, got["pair"].connected) == ("unix", "", False)
     assert got["netlink"].type == "netlink"
+    assert [got[k].type for k in ("inotify", "timerfd", "signalfd")] == ["inotify", "timerfd", "signalfd"]
+    assert all(got[k].name == "" and not got[k].cloexec for k in ("inotify", "timerfd", "signalfd"))
     # Python's sockets are SOCK_CLOEXEC
     assert all(got[k].cloexec for k in ("listen", "client", "udp", "unix_client", "netlink"))
 

@@ -310,10 +310,13 @@ def _start_reporter(args: argparse.Namespace, stats):
 # Modes
 
 
-def traced_event_types(engine) -> frozenset[str]:
-    from pdigpy.state.needs import STATE_EVENT_TYPES
+def traced_event_types(engine, *, everything: bool = False) -> frozenset[str]:
+    """The rules' event types, plus the state syscalls that keep right what the enabled rules'
+    fields read (pdigpy.state.needs). ``everything`` (a capture with --events, replayable later
+    with any rules) traces the state's full set."""
+    from pdigpy.state.needs import state_event_types
 
-    return frozenset(engine.event_types()) | STATE_EVENT_TYPES
+    return frozenset(engine.event_types()) | state_event_types(engine.referenced_fields(), everything=everything)
 
 
 def state_only_arg_filters(engine) -> dict[str, tuple[int, frozenset[int]]]:
@@ -358,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     container = _detect_container()
     pipeline, engine = _build(args, config, files, container=container)
     _set_fd_stat(args, config, engine)
-    event_types = traced_event_types(engine)
+    event_types = traced_event_types(engine, everything=bool(args.events))
     options = TraceOptions(event_types=event_types, seccomp=not args.no_seccomp,
                            follow_descendants=bool(args.follow), arg_filters=state_only_arg_filters(engine))
     tracer = Tracer(pipeline, options)
@@ -518,7 +521,8 @@ def _field_display(info) -> str:
 
 def print_filter(args: argparse.Namespace) -> int:
     """--print-filter: each traced syscall with the rules (or "state") that need it."""
-    from pdigpy.state.needs import STATE_EVENT_TYPES
+    from pdigpy.state.needs import STATE_GROUPS, needed_state_groups, state_event_types
+    from pdigpy.tracer import ptrace as _pt
     from pdigpy.tracer.session import TraceOptions, Tracer
     from pdigpy.tracer.syscalls.table import native_table
 
@@ -535,15 +539,27 @@ def print_filter(args: argparse.Namespace) -> int:
     for rule in engine.enabled_rules:
         for etype in _rule_event_types(rule):
             needs.setdefault(etype, []).append(rule.name)
+    fields = engine.referenced_fields()
+    state_types = state_event_types(fields)
+    groups = needed_state_groups(fields)
     out = sys.stdout
     syscalls = tracer.filter_syscalls()
+    # The loop's guard: ptrace's attach requests always stop (TraceLoop.guard_ptrace), so that the
+    # app cannot attach to pdigpy; shown as a row so the list is the whole filter.
+    guard = not args.no_seccomp and "ptrace" not in syscalls and _pt.PTRACE_NR >= 0
+    if guard:
+        syscalls = sorted([*syscalls, "ptrace"])
     out.write(f"# {len(syscalls)} syscalls in the seccomp filter ({table.arch})\n")
+    out.write(f"# state groups the rules' fields need: {', '.join(sorted(groups)) or 'none'}; "
+              f"left out: {', '.join(sorted(set(STATE_GROUPS) - groups)) or 'none'}\n")
     out.write("# syscall\tevent\tneeded by\n")
     for name in syscalls:
         spec = table.by_name.get(name)
         etype = spec.event if spec is not None else name
         who = list(needs.get(etype, []))
-        if etype in STATE_EVENT_TYPES:
+        if guard and name == "ptrace":
+            who.append(f"pdigpy's attach guard (only when arg 0 is {_pt.PTRACE_ATTACH} or {_pt.PTRACE_SEIZE})")
+        if etype in state_types:
             narrowing = arg_filters.get(etype)
             if narrowing is not None:
                 index, values = narrowing

@@ -226,7 +226,8 @@ _fields(_NONE, """
     proc.pvpid proc.duration proc.ppid.duration proc.pid.ts proc.ppid.ts proc.is_exe_writable
     proc.is_exe_upper_layer proc.is_exe_lower_layer proc.is_exe_from_memfd proc.exe_ino
     proc.exe_ino.ctime proc.exe_ino.mtime proc.exe_ino.ctime_duration_proc_start
-    proc.exe_ino.ctime_duration_pidns_start proc.pidns_init_start_ts proc.fdlimit proc.nthreads
+    proc.exe_ino.ctime_duration_pidns_start proc.exe_ino.ctime_duration_app_start
+    proc.pidns_init_start_ts proc.fdlimit proc.nthreads
     thread.tid thread.vtid thread.ismain thread.cgroups
     user.loginuid user.loginname""")
 _fields(frozenset({CWD}), "proc.cwd")

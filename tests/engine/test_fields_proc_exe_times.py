@@ -114,7 +114,8 @@ class _AtExec:
         self.state = State()
         reg = FieldRegistry(state=self.state)
         self.fields = {n: reg.bind(n) for n in ("proc.name", "proc.pidns_init_start_ts",
-                                                "proc.exe_ino.ctime", "proc.exe_ino.ctime_duration_pidns_start")}
+                                                "proc.exe_ino.ctime", "proc.exe_ino.ctime_duration_pidns_start",
+                                                "proc.exe_ino.ctime_duration_app_start")}
         self.execs: list[tuple[int, int, dict]] = []
 
     def on_snapshot(self, info) -> None:
@@ -126,10 +127,10 @@ class _AtExec:
             self.execs.append((evt.num, evt.ts, {n: bf.extract(evt) for n, bf in self.fields.items()}))
 
 
-def test_on_the_host_the_traced_app_plays_the_pid_namespace_init(tmp_path):
-    """In the host's pid namespace pdigpy's proc.pidns_init_start_ts is the app's launch (the
-    root's exec, event clock), so ctime_duration_pidns_start means "changed after the app started":
-    the app copies a program and a shell it starts later runs it."""
+def test_app_start_duration_marks_programs_changed_after_the_launch(tmp_path):
+    """pdigpy's proc.exe_ino.ctime_duration_app_start: the exe changed after the traced app's
+    launch (the root's exec, event clock). The app copies a program and a shell it starts later
+    runs it. Falco's proc.pidns_init_start_ts keeps Falco's meaning (the host init's start here)."""
     from pdigpy.tracer.session import TraceOptions, Tracer
 
     fresh = tmp_path / "fresh"
@@ -138,11 +139,12 @@ def test_on_the_host_the_traced_app_plays_the_pid_namespace_init(tmp_path):
     script = f"cp /bin/true {fresh} && sh -c '{fresh}; /bin/true'"
     assert tracer.run_command(["sh", "-c", script]) == 0
     (num, launch_ts, launch), *rest = sink.execs
-    assert num == 1 and launch["proc.pidns_init_start_ts"] == launch_ts
+    assert num == 1
     by_name = {v["proc.name"]: v for _, _, v in rest}
     assert {"cp", "sh", "fresh", "true"} <= set(by_name)
-    assert all(v["proc.pidns_init_start_ts"] == launch_ts for v in by_name.values())
+    # Falco's field keeps Falco's value (the namespace's init), never the app's launch
+    assert all(v["proc.pidns_init_start_ts"] != launch_ts for v in [launch, *by_name.values()])
     ctime = os.stat(fresh).st_ctime_ns
-    assert by_name["fresh"]["proc.exe_ino.ctime_duration_pidns_start"] == ctime - launch_ts > 0
-    assert by_name["true"]["proc.exe_ino.ctime_duration_pidns_start"] is None  # the system's, older
-    assert by_name["sh"]["proc.exe_ino.ctime_duration_pidns_start"] is None
+    assert by_name["fresh"]["proc.exe_ino.ctime_duration_app_start"] == ctime - launch_ts > 0
+    assert by_name["true"]["proc.exe_ino.ctime_duration_app_start"] is None  # the system's, older
+    assert by_name["sh"]["proc.exe_ino.ctime_duration_app_start"] is None

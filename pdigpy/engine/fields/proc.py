@@ -387,31 +387,23 @@ def app_start_ts(t: ThreadInfo) -> int:
     return found
 
 
-def pidns_start(t: ThreadInfo) -> int:
-    """proc.pidns_init_start_ts as pdigpy defines it.
-
-    In a pid namespace of its own (a container: vpid differs from pid) it is Falco's value, the
-    start of the namespace's init. In the host's pid namespace Falco's value is the host init's
-    start (boot), which says nothing about the traced app; pdigpy treats the traced app as the
-    "container" there, and its start (``app_start_ts``) plays the namespace init's role. Falco's
-    rules read these fields only in containers, so they see Falco's values.
-    """
-    vpid = t.vpid
-    if not vpid or vpid == t.pid:
-        app = app_start_ts(t)
-        if app:
-            return app
-    return t.proc.pidns_init_start_ts
-
-
 def _ctime_pidns_start(t: ThreadInfo) -> int | None:
     """Falco: exe ctime - pid namespace init start, only when the executable changed after the
-    namespace started (strictly); otherwise missing. The start is ``pidns_start``."""
-    ctime = t.proc.exe_ino_ctime
-    ns_start = pidns_start(t)
-    if not ctime or not ns_start or ctime <= ns_start:
+    namespace started (strictly); otherwise missing."""
+    return _changed_after(t.proc.exe_ino_ctime, t.proc.pidns_init_start_ts)
+
+
+def _ctime_app_start(t: ThreadInfo) -> int | None:
+    """pdigpy extension: exe ctime - the traced app's launch (``app_start_ts``), only when the
+    executable changed strictly after it. On a host Falco's pid namespace start is the boot,
+    which says nothing about the app; this is the same test with the app as the "container"."""
+    return _changed_after(t.proc.exe_ino_ctime, app_start_ts(t))
+
+
+def _changed_after(ctime: int, start: int) -> int | None:
+    if not ctime or not start or ctime <= start:
         return None
-    return ctime - ns_start
+    return ctime - start
 
 
 def _loginshell(t: ThreadInfo) -> int | None:
@@ -566,9 +558,11 @@ FIELDS = [
     FieldDef(_info("proc.exe_ino.ctime_duration_pidns_start", "abstime",
                    "ns between the pid namespace start (proc.pidns_init_start_ts) and the executable's ctime."),
              _thread(_ctime_pidns_start)),
-    FieldDef(_info("proc.pidns_init_start_ts", "uint",
-                   "Start of the pid namespace's init, ns since epoch; in the host's namespace, the traced "
-                   "app's start."), _thread(lambda t: _nonzero(pidns_start(t)))),
+    FieldDef(_info("proc.pidns_init_start_ts", "uint", "Start of the pid namespace's init, ns since epoch."),
+             _thread(lambda t: _nonzero(t.proc.pidns_init_start_ts))),
+    FieldDef(_info("proc.exe_ino.ctime_duration_app_start", "abstime",
+                   "pdigpy extension: ns between the traced app's launch and the executable's ctime, only "
+                   "when the executable changed after the launch."), _thread(_ctime_app_start)),
     FieldDef(_info("proc.fdlimit", "int", "RLIMIT_NOFILE soft limit."), _thread(lambda t: _nonzero(t.proc.fdlimit))),
     FieldDef(_info("proc.fdopencount", "uint", "Open fds of the process."), _thread(_nfds)),
     FieldDef(_info("proc.nthreads", "uint", "Live threads of the process, as traced."), _f_nthreads),

@@ -383,3 +383,34 @@ def test_attach_with_follow_reads_the_descendants_fds_too(unique_file):
     assert str(unique_file) in {f.name for f in with_fds[child_pid].fds}
     probe = sink.probes(child_pid)
     assert probe[fds[0]].name == str(unique_file)
+
+
+def test_attach_to_a_process_with_more_fds_than_the_cap(capfd):
+    """4096 fds are read (the lowest), the rest stay unknown; one line on stderr says so."""
+    code = (
+        "import os, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (6000, 6000))\n"
+        "fd = os.open('/dev/null', os.O_RDONLY)\n"
+        "fds = [os.dup(fd) for _ in range(5000)]\n"
+        "print(fds[0], fds[-1], flush=True)\n"
+        "os.read(0, 3)  # held here while pdigpy attaches\n"
+        "os.pread(fds[0], 0, 0); os.pread(fds[-1], 0, 0)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    sink = Sink()
+    try:
+        low, high = (int(x) for x in proc.stdout.readline().split())
+        tracer = _attach_and_release(proc, sink, _options(seccomp=False))
+    finally:
+        proc.wait(timeout=60)
+        proc.stdin.close()
+        proc.stdout.close()
+    from pdigpy.tracer.procfs import MAX_FDS
+
+    assert tracer.stats.snapshot_fds == MAX_FDS and tracer.stats.snapshot_fds_capped == 1
+    snap = next(s for s in sink.snapshots if s.fds is not None)
+    assert [f.num for f in snap.fds] == list(range(MAX_FDS))
+    probes = sink.probes(proc.pid)
+    assert probes[low].name == "/dev/null" and probes[high] is None  # above the cap: unknown
+    err = capfd.readouterr().err
+    assert f"PID {proc.pid} has more than {MAX_FDS} open fds" in err and err.count("open fds") == 1

@@ -26,7 +26,9 @@ Two variants:
 SET is a comma-separated list of syscalls, each a number or an x86_64 name (names are looked up
 in asm/unistd_64.h), optionally narrowed to calls whose argument ARG (0-5) has one of the values
 given: ``openat,72@1=0:1030`` traces every openat and fcntl only for F_DUPFD and F_DUPFD_CLOEXEC
-(pdigpy's narrowing of fcntl when no rule wants fcntl events).
+(pdigpy's narrowing of fcntl when no rule wants fcntl events). SET may be empty (``-e ''``): the
+tracer then takes only the fork/clone/exec event stops, as pdigpy does with no rules, whose filter
+holds only its ptrace attach guard (``ptrace@0=16:16902``).
 
 The exit status is the command's (128 + N if it was killed by signal N). The tracer writes
 nothing on stdout; ``--stats-file`` gets one JSON line with the stop counts and the tracer's own

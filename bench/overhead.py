@@ -1,34 +1,47 @@
 """Tracer overhead: native vs strace (seccomp-bpf, pdigpy's syscall set) vs pdigpy, side by side.
 
     .venv/bin/python bench/overhead.py [--runs 5] [--modes pinned,unpinned] [--workloads a,b,...]
-                                       [--configs norules,floor,default] [--seed N] [--quick]
+                                       [--configs norules,fullstate,floor,default] [--seed N] [--quick]
                                        [--out-dir bench/results]
 
 For each workload it times these ways of running it, in the same run (``--configs`` picks the
-groups; all by default):
+groups; all by default). Each strace gets exactly the syscall set its pdigpy counterpart traces
+(the first column of ``pdigpy [-r RULES] --print-filter``; names this strace does not know are
+dropped and listed; an empty set is ``-e trace=none``):
 
 ``norules`` (the issue-2 comparison):
 
 - ``native``: the workload alone;
 - ``strace``: ``strace -f --seccomp-bpf -e trace=<SET> -o /dev/null -- WORKLOAD`` where SET is
-  exactly the syscall set pdigpy traces with no rules (``pdigpy -r EMPTY --print-filter``);
+  exactly what pdigpy traces with no rules (``pdigpy -r EMPTY --print-filter``). Since the state's
+  syscalls are traced on demand (pdigpy/state/needs.py), that is only the loop's ptrace attach
+  guard: both tools stop on almost nothing, and the comparison measures start-up and the process
+  lifecycle (fork/clone/exec event stops; pdigpy's /proc reads at exec);
 - ``pdigpy``: pdigpy's console script with an empty rules file, no --events, no summary, counters
-  to a --stats-file (written once at exit): every event goes through the state and is dropped.
-  Python startup is part of pdigpy's time, as it is for a user.
+  to a --stats-file (written once at exit). Python startup is part of pdigpy's time, as it is for
+  a user.
 
-``floor`` (what any CPython tracer pays here; bench/floor_tracer.py, run with ``python -I -S``):
+``fullstate`` (the state's cost, what ``norules`` measured before the state went on demand):
 
-- ``floor-entry``: a bare ctypes wait loop with pdigpy's seccomp filter for SET (fcntl narrowed
-  as pdigpy narrows it), one stop per traced syscall, doing nothing but resume;
-- ``floor-exit``: the same plus the exit stop and PTRACE_GET_SYSCALL_INFO at both stops;
-- a ``python -I -S -c pass`` row: the bare interpreter's fixed cost, untraced.
+- ``strace-fullstate`` / ``pdigpy-fullstate``: pdigpy with one rule that reads every state group
+  (fd.name, user.uid, thread.cap_effective, proc.sid) on an event no workload makes
+  (userfaultfd): the state's 43 syscalls plus the guard, every event through the state, no alert.
 
 ``default`` (pdigpy as shipped):
 
-- ``strace-default``: strace as above with the set of pdigpy's default rules (``pdigpy
-  --print-filter``; names this strace does not know are dropped and listed);
+- ``strace-default``: strace with the set of pdigpy's default rules (``pdigpy --print-filter``);
 - ``pdigpy-default``: pdigpy with its default rules, no --events, alerts to stderr (discarded).
   Its condition cache is filled by one unmeasured run first, as a user's second run finds it.
+
+``floor`` (what any CPython tracer pays here; bench/floor_tracer.py, run with ``python -I -S``),
+against strace-default and pdigpy-default, whose set is what users trace:
+
+- ``floor-entry``: a bare ctypes wait loop with pdigpy's seccomp filter for the default rules'
+  set (fcntl narrowed as pdigpy narrows it), one stop per traced syscall, doing nothing but resume;
+- ``floor-exit``: the same plus the exit stop and PTRACE_GET_SYSCALL_INFO at both stops;
+- ``floor-norules``: floor-entry with the no-rules set (the guard), against ``strace``: the fixed
+  cost and the lifecycle stops of a bare Python tracer;
+- a ``python -I -S -c pass`` row: the bare interpreter's fixed cost, untraced.
 
 Method (docs/performance.md explains why): all (mode, workload, tool) triples are run once per
 round in a shuffled order, for --runs rounds; a file-based workload is preceded by an unmeasured
@@ -39,8 +52,8 @@ is what a user of the VM gets. Each run records the foreign CPU load (busy CPU o
 minus our children's rusage) and, for pdigpy and the floor tracers, their ptrace stop counts
 from their stats files.
 
-With pdigpy and the floor in the same run, a budget table per mode says how much CPU per event
-pdigpy may spend above its floor and still match strace's CPU.
+With the floor in the run, a budget table per mode says how much CPU per event pdigpy (default
+rules) may spend above its floor and still match strace's CPU (with the default rules' set).
 
 Prints markdown tables per configuration and mode and writes raw results as JSON lines to
 OUT_DIR/overhead-<UTC time>.jsonl (first line: the metadata) and the tables to the same name .md.
@@ -74,10 +87,26 @@ TRACERS = ("native", "strace", "pdigpy")  # the norules configuration
 # configuration -> the tools it times (native is shared)
 CONFIGS = {
     "norules": ("native", "strace", "pdigpy"),
-    "floor": ("native", "strace", "floor-entry", "floor-exit"),
+    "fullstate": ("native", "strace-fullstate", "pdigpy-fullstate"),
+    "floor": ("native", "strace", "floor-norules", "strace-default", "floor-entry", "floor-exit", "pdigpy-default"),
     "default": ("native", "strace-default", "pdigpy-default"),
 }
-TOOLS = ("native", "strace", "pdigpy", "floor-entry", "floor-exit", "strace-default", "pdigpy-default")
+TOOLS = ("native", "strace", "pdigpy", "strace-fullstate", "pdigpy-fullstate", "floor-norules", "floor-entry",
+         "floor-exit", "strace-default", "pdigpy-default")
+# the strace / pdigpy pair of each table
+PAIRS = {"norules": ("strace", "pdigpy"), "fullstate": ("strace-fullstate", "pdigpy-fullstate"),
+         "default": ("strace-default", "pdigpy-default")}
+# One rule that reads every state group (fd_table and cwd, credentials, capabilities, session) on
+# an event no workload makes: pdigpy then traces the state's full set and never alerts.
+FULLSTATE_RULES = """\
+- rule: Full state, never fires
+  desc: bench/overhead.py's fullstate configuration; userfaultfd is already in the state's set
+  condition: >
+    evt.type = userfaultfd and fd.name = "/nonexistent" and user.uid = 4242424
+    and thread.cap_effective = "X" and proc.sid = 4242424
+  output: never %fd.name
+  priority: DEBUG
+"""
 STAT_KEYS = ("ptrace_stops", "ptrace_seccomp_stops", "ptrace_syscall_stops", "ptrace_event_stops", "events",
              "tracer_cpu_s")
 MODES = ("pinned", "unpinned")
@@ -97,13 +126,18 @@ class Workload:
 @dataclasses.dataclass
 class Setup:
     workloads: list[Workload]
-    trace_set: list[str]
+    trace_set: list[str]  # strace's set for the no-rules pdigpy
     pdigpy: list[str]  # the command prefix before "--"
     rules: Path
     stats_dir: Path
     tools: tuple[str, ...] = TRACERS
-    floor_set: str = ""  # floor_tracer.py's -e argument: trace_set as numbers, fcntl narrowed as pdigpy does
+    floor_set: str = ""  # floor_tracer.py's -e argument: the default rules' set as numbers, fcntl narrowed
     default_set: list[str] = dataclasses.field(default_factory=list)  # strace's set for the default rules
+    fullstate_set: list[str] = dataclasses.field(default_factory=list)  # strace's set for the fullstate rule
+    fullstate_rules: Path = Path()
+    floor_norules_set: str = ""  # floor_tracer.py's -e argument for the no-rules set (the guard)
+    # the strace / pdigpy the floor tables compare with (old result files: the no-rules pair)
+    floor_pair: tuple[str, str] = ("strace-default", "pdigpy-default")
 
 
 # --- building the workloads ----------------------------------------------------------------
@@ -192,8 +226,9 @@ def print_filter(pdigpy: list[str], rules: Path | None, env: dict[str, str]) -> 
     if res.returncode != 0:
         sys.exit(f"bench/overhead.py: pdigpy --print-filter failed: {res.stderr.strip()}")
     rows = [ln.split("\t") for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    if not rows:
-        sys.exit("bench/overhead.py: pdigpy --print-filter printed no syscalls")
+    # an empty filter is legitimate only if pdigpy says so ("# 0 syscalls in the seccomp filter")
+    if not rows and not re.match(r"# 0 syscalls\b", res.stdout):
+        sys.exit(f"bench/overhead.py: cannot read pdigpy --print-filter's output: {res.stdout[:200]!r}")
     return rows
 
 
@@ -231,7 +266,7 @@ def floor_set(rows: list[list[str]]) -> str:
 def strace_known(names: list[str]) -> tuple[list[str], list[str]]:
     """(names this strace accepts in -e trace=, names it refuses): strace 6.1 predates fchmodat2."""
     names = list(names)
-    refused = []
+    refused: list[str] = []
     while names:
         res = subprocess.run(["strace", "-f", "-e", "trace=" + ",".join(names), "-o", "/dev/null", "--", "/bin/true"],
                              capture_output=True, text=True)
@@ -243,20 +278,26 @@ def strace_known(names: list[str]) -> tuple[list[str], list[str]]:
     return names, refused
 
 
+def strace_trace_arg(names: list[str]) -> str:
+    """strace's -e argument for a set; ``trace=`` with nothing is refused, ``trace=none`` is the empty set."""
+    return "trace=" + (",".join(names) or "none")
+
+
 def tracer_argv(tracer: str, wl: Workload, setup: Setup, stats_file: Path) -> list[str]:
     if tracer == "native":
         return list(wl.argv)
-    if tracer in ("strace", "strace-default"):
-        names = setup.trace_set if tracer == "strace" else setup.default_set
-        return ["strace", "-f", "--seccomp-bpf", "-e", "trace=" + ",".join(names), "-o", "/dev/null",
-                "--", *wl.argv]
-    if tracer in ("floor-entry", "floor-exit"):
+    if tracer.startswith("strace"):
+        names = {"strace": setup.trace_set, "strace-fullstate": setup.fullstate_set,
+                 "strace-default": setup.default_set}[tracer]
+        return ["strace", "-f", "--seccomp-bpf", "-e", strace_trace_arg(names), "-o", "/dev/null", "--", *wl.argv]
+    if tracer.startswith("floor"):
         variant = ["--exit-stops"] if tracer == "floor-exit" else []
+        spec = setup.floor_norules_set if tracer == "floor-norules" else setup.floor_set
         return [sys.executable, "-I", "-S", str(FLOOR_TRACER), *variant, "--stats-file", str(stats_file),
-                "-e", setup.floor_set, "--", *wl.argv]
-    if tracer == "pdigpy-default":
-        return [*setup.pdigpy, "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
-    return [*setup.pdigpy, "-r", str(setup.rules), "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
+                "-e", spec, "--", *wl.argv]
+    rules = {"pdigpy": ["-r", str(setup.rules)], "pdigpy-fullstate": ["-r", str(setup.fullstate_rules)],
+             "pdigpy-default": []}[tracer]
+    return [*setup.pdigpy, *rules, "--no-summary", "--stats-file", str(stats_file), "--", *wl.argv]
 
 
 # --- one timed run -------------------------------------------------------------------------
@@ -437,15 +478,40 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+LABELS = {
+    "strace": "strace --seccomp-bpf",
+    "pdigpy": "pdigpy",
+    "strace-fullstate": "strace --seccomp-bpf (full state set)",
+    "pdigpy-fullstate": "pdigpy (full state, one rule)",
+    "strace-default": "strace --seccomp-bpf (default rules' set)",
+    "pdigpy-default": "pdigpy (default rules)",
+}
+TITLES = {"norules": "", "fullstate": "Full state, ", "default": "Default rules, "}
+
+
+def _stops(stats: dict) -> str:
+    """A tool's stop counts: total (seccomp + syscall-exit + event)."""
+    if stats.get("ptrace_stops") is None:
+        return "-"
+    return (f"{stats['ptrace_stops']:,.0f} ({stats['ptrace_seccomp_stops']:,.0f} + "
+            f"{stats['ptrace_syscall_stops']:,.0f} + {stats['ptrace_event_stops']:,.0f})")
+
+
+def _per_stop(stats: dict) -> str:
+    """The tracer's own CPU while tracing (no start-up) over its stops, in µs."""
+    if not stats.get("ptrace_stops") or stats.get("tracer_cpu_s") is None:
+        return "-"
+    return f"{stats['tracer_cpu_s'] / stats['ptrace_stops'] * 1e6:.1f}"
+
+
 def render_tables(summary: dict, workloads: list[Workload], modes: list[str], runs: int,
-                  strace: str = "strace", pdigpy: str = "pdigpy", title: str = "") -> str:
-    """One table per mode: native, strace and pdigpy (norules; or the default-rules pair)."""
+                  config: str = "norules") -> str:
+    """One table per mode: native, strace and pdigpy of one configuration (norules, fullstate, default)."""
+    strace, pdigpy = PAIRS[config]
     parts = []
-    st_label = "strace --seccomp-bpf" + (" (default rules' set)" if strace == "strace-default" else "")
-    pd_label = "pdigpy" + (" (default rules)" if pdigpy == "pdigpy-default" else "")
     for mode in modes:
-        parts.append(f"### {title}{MODE_TITLES[mode]}, median of {runs} runs\n")
-        parts.append(f"| workload | native | {st_label} | {pd_label} | pdigpy / strace | target <= 1.0x "
+        parts.append(f"### {TITLES[config]}{MODE_TITLES[mode]}, median of {runs} runs\n")
+        parts.append(f"| workload | native | {LABELS[strace]} | {LABELS[pdigpy]} | pdigpy / strace | target <= 1.0x "
                      "| CPU pdigpy / strace | pdigpy stops (seccomp + syscall-exit + event) "
                      "| pdigpy tracer CPU µs/stop | foreign load (CPUs) |")
         parts.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -459,17 +525,11 @@ def render_tables(summary: dict, workloads: list[Workload], modes: list[str], ru
             # CPU time of the whole tree (tracer + tracee): stable when other jobs load the machine
             cpu_ratio = _ratio(s[pdigpy + "_cpu"], s[strace + "_cpu"])
             stats = s["stats"][pdigpy]
-            stops = per_stop = "-"
-            if stats["ptrace_stops"] is not None:
-                stops = (f"{stats['ptrace_stops']:,.0f} ({stats['ptrace_seccomp_stops']:,.0f} + "
-                         f"{stats['ptrace_syscall_stops']:,.0f} + {stats['ptrace_event_stops']:,.0f})")
-                if stats["tracer_cpu_s"] is not None and stats["ptrace_stops"]:
-                    # the tracer's own CPU while tracing (no startup) over its stops
-                    per_stop = f"{stats['tracer_cpu_s'] / stats['ptrace_stops'] * 1e6:.1f}"
             fails = sum(s["fail"][t] for t in ("native", strace, pdigpy))
             label = wl.label + (f" ({fails} failed runs)" if fails else "")
             parts.append(f"| {label} | {_fmt_time(nat, None)} | {_fmt_time(st, nat)} | {_fmt_time(pd, nat)} "
-                         f"| {ratio} | {met} | {cpu_ratio} | {stops} | {per_stop} | {s['foreign_cpus']:.2f} |")
+                         f"| {ratio} | {met} | {cpu_ratio} | {_stops(stats)} | {_per_stop(stats)} "
+                         f"| {s['foreign_cpus']:.2f} |")
         parts.append("")
     return "\n".join(parts)
 
@@ -477,7 +537,8 @@ def render_tables(summary: dict, workloads: list[Workload], modes: list[str], ru
 FLOOR_NOTES = """\
 - floor-entry / floor-exit: `python -I -S bench/floor_tracer.py [--exit-stops] -e SET -- WORKLOAD`, a ctypes
   wait loop that does nothing but resume (floor-exit: plus the exit stop and PTRACE_GET_SYSCALL_INFO at
-  both stops), with pdigpy's seccomp filter for the no-rules set (fcntl narrowed as pdigpy narrows it).
+  both stops), with pdigpy's seccomp filter for the set of the strace column (fcntl narrowed as pdigpy
+  narrows it).
 - CPU = CPU time of the whole tree (tracer, tracee, kernel work charged to them); the stable figure
   under foreign load. "<= strace" answers the target's question for the floor: could any CPython
   tracer with this stop model reach 1.0x of strace here?
@@ -486,13 +547,17 @@ FLOOR_NOTES = """\
 """
 
 
-def render_floor(summary: dict, workloads: list[Workload], modes: list[str], runs: int, with_pdigpy: bool) -> str:
-    """One table per mode: strace against the two floor tracers (and pdigpy against the floor)."""
+def render_floor(summary: dict, setup: Setup, modes: list[str], runs: int) -> str:
+    """One table per mode: strace against the two floor tracers (and pdigpy against the floor), then
+    the budget table, then the floor with the no-rules set."""
+    strace, pdigpy = setup.floor_pair
+    with_pdigpy = pdigpy in setup.tools
+    workloads = setup.workloads
     parts = []
     for mode in modes:
         parts.append(f"### Floor of a Python tracer, {MODE_TITLES[mode]}, median of {runs} runs\n")
-        head = ["workload", "native", "strace --seccomp-bpf", "floor-entry", "floor-exit"]
-        head += ["pdigpy"] * with_pdigpy
+        head = ["workload", "native", LABELS[strace], "floor-entry", "floor-exit"]
+        head += [LABELS[pdigpy]] * with_pdigpy
         head += ["CPU floor-entry / strace", "CPU floor-exit / strace", "floor-entry <= strace (CPU, wall)",
                  "floor-exit <= strace (CPU, wall)"]
         head += ["CPU pdigpy / floor-entry", "CPU pdigpy / floor-exit"] * with_pdigpy
@@ -507,65 +572,93 @@ def render_floor(summary: dict, workloads: list[Workload], modes: list[str], run
                 cells += ["-"] * (len(head) - 3) + [f"{s['foreign_cpus']:.2f}"]
                 parts.append("| " + " | ".join(cells) + " |")
                 continue
-            st_cpu = s["strace_cpu"]
+            st_cpu = s[strace + "_cpu"]
 
             def at_or_below(tool: str) -> str:
-                if not (s[tool + "_cpu"] and st_cpu and s[tool] and s["strace"]):
+                if not (s[tool + "_cpu"] and st_cpu and s[tool] and s[strace]):
                     return "-"
                 return ", ".join("yes" if a <= b else "no" for a, b in ((s[tool + "_cpu"], st_cpu),
-                                                                         (s[tool], s["strace"])))
+                                                                         (s[tool], s[strace])))
 
-            def stops(tool: str) -> str:
-                st = s["stats"][tool]
-                if st["ptrace_stops"] is None:
-                    return "-"
-                return (f"{st['ptrace_stops']:,.0f} ({st['ptrace_seccomp_stops']:,.0f} + "
-                        f"{st['ptrace_syscall_stops']:,.0f} + {st['ptrace_event_stops']:,.0f})")
-
-            def per_stop(tool: str) -> str:
-                st = s["stats"][tool]
-                if not st["ptrace_stops"] or st["tracer_cpu_s"] is None:
-                    return "-"
-                return f"{st['tracer_cpu_s'] / st['ptrace_stops'] * 1e6:.1f}"
-
-            tools = ["native", "strace", "floor-entry", "floor-exit"] + ["pdigpy"] * with_pdigpy
+            tools = ["native", strace, "floor-entry", "floor-exit"] + [pdigpy] * with_pdigpy
             fails = sum(s["fail"][t] for t in tools)
             cells = [wl.label + (f" ({fails} failed runs)" if fails else "")]
             cells += [_fmt_time(s[t], None) for t in tools]
             cells += [_ratio(s["floor-entry_cpu"], st_cpu), _ratio(s["floor-exit_cpu"], st_cpu),
                       at_or_below("floor-entry"), at_or_below("floor-exit")]
             if with_pdigpy:
-                cells += [_ratio(s["pdigpy_cpu"], s["floor-entry_cpu"]), _ratio(s["pdigpy_cpu"], s["floor-exit_cpu"])]
-            cells += [stops("floor-entry"), stops("floor-exit"),
-                      f"{per_stop('floor-entry')}, {per_stop('floor-exit')}", f"{s['foreign_cpus']:.2f}"]
+                cells += [_ratio(s[pdigpy + "_cpu"], s["floor-entry_cpu"]),
+                          _ratio(s[pdigpy + "_cpu"], s["floor-exit_cpu"])]
+            cells += [_stops(s["stats"]["floor-entry"]), _stops(s["stats"]["floor-exit"]),
+                      f"{_per_stop(s['stats']['floor-entry'])}, {_per_stop(s['stats']['floor-exit'])}",
+                      f"{s['foreign_cpus']:.2f}"]
             parts.append("| " + " | ".join(cells) + " |")
         parts.append("")
         if with_pdigpy:
-            parts.append(render_budget(summary, workloads, mode))
+            parts.append(render_budget(summary, workloads, mode, strace, pdigpy))
     parts.append(FLOOR_NOTES)
+    if "floor-norules" in setup.tools and "strace" in setup.tools:
+        parts.append(render_floor_norules(summary, setup, modes, runs))
+    return "\n".join(parts)
+
+
+def render_floor_norules(summary: dict, setup: Setup, modes: list[str], runs: int) -> str:
+    """One table per mode: the no-rules set (the guard only) under strace, the bare floor and pdigpy."""
+    with_pdigpy = "pdigpy" in setup.tools
+    parts = []
+    for mode in modes:
+        parts.append(f"### Floor with the no-rules set, {MODE_TITLES[mode]}, median of {runs} runs\n")
+        head = ["workload", "native", LABELS["strace"], "floor-norules"] + ["pdigpy"] * with_pdigpy
+        head += ["floor-norules / strace (wall)", "CPU floor-norules / strace", "floor-norules <= strace (CPU, wall)"]
+        head += ["CPU pdigpy / floor-norules"] * with_pdigpy
+        head += ["floor-norules stops", "foreign load (CPUs)"]
+        parts.append("| " + " | ".join(head) + " |")
+        parts.append("|" + "---|" * len(head))
+        for wl in setup.workloads:
+            if wl.native_only:
+                continue
+            s = summary[(mode, wl.name)]
+            tools = ["native", "strace", "floor-norules"] + ["pdigpy"] * with_pdigpy
+            fails = sum(s["fail"][t] for t in tools)
+            fl, st, fl_cpu, st_cpu = s["floor-norules"], s["strace"], s["floor-norules_cpu"], s["strace_cpu"]
+            below = (", ".join("yes" if a <= b else "no" for a, b in ((fl_cpu, st_cpu), (fl, st)))
+                     if fl and st and fl_cpu and st_cpu else "-")
+            cells = [wl.label + (f" ({fails} failed runs)" if fails else "")]
+            cells += [_fmt_time(s[t], None) for t in tools]
+            cells += [_ratio(fl, st), _ratio(fl_cpu, st_cpu), below]
+            if with_pdigpy:
+                cells.append(_ratio(s["pdigpy_cpu"], fl_cpu))
+            cells += [_stops(s["stats"]["floor-norules"]), f"{s['foreign_cpus']:.2f}"]
+            parts.append("| " + " | ".join(cells) + " |")
+        parts.append("")
+    parts.append("floor-norules: floor-entry with the no-rules set (pdigpy's ptrace attach guard only): the\n"
+                 "interpreter, `import ctypes`, the fork and the lifecycle event stops of a bare Python tracer.\n")
     return "\n".join(parts)
 
 
 BUDGET_NOTES = """\
 How much CPU pdigpy may spend per event (decoding, state, rules: everything above the floor's
-loop) and still match strace's CPU. "now" = (pdigpy - floor-exit - the difference of their
-/bin/true rows) / pdigpy's events; a budget = (strace - floor - start-up difference) / the same
-events, with pdigpy's start-up (its /bin/true row) or with the floor's; "none" when the floor
-plus that start-up already exceeds strace. Differences of medians: read them as ±20%.
+loop) and still match strace's CPU, all three with the same syscall set. "now" = (pdigpy -
+floor-exit - the difference of their /bin/true rows) / pdigpy's events; a budget = (strace - floor
+- start-up difference) / the same events, with pdigpy's start-up (its /bin/true row) or with the
+floor's; "none" when the floor plus that start-up already exceeds strace. Differences of medians:
+read them as ±20%.
 """
 
 
-def render_budget(summary: dict, workloads: list[Workload], mode: str) -> str:
+def render_budget(summary: dict, workloads: list[Workload], mode: str, strace: str = "strace-default",
+                  pdigpy: str = "pdigpy-default") -> str:
     """Per workload: pdigpy's CPU per event above its floor, against what strace's CPU leaves."""
     fixed = summary.get((mode, "startup"))
-    if not fixed or not all(fixed[t + "_cpu"] for t in ("pdigpy", "floor-entry", "floor-exit")):
+    if not fixed or not all(fixed[t + "_cpu"] for t in (pdigpy, "floor-entry", "floor-exit")):
         return f"(no budget table for {mode}: it needs the startup workload)\n"
-    f_pd, f_en, f_ex = fixed["pdigpy_cpu"], fixed["floor-entry_cpu"], fixed["floor-exit_cpu"]
+    f_pd, f_en, f_ex = fixed[pdigpy + "_cpu"], fixed["floor-entry_cpu"], fixed["floor-exit_cpu"]
 
     def us(x: float) -> str:
         return "none" if x <= 0 else f"{x * 1e6:.1f} µs"
 
-    lines = [f"### What pdigpy may spend per event to match strace, {mode} (CPU of the whole tree)\n",
+    lines = [f"### What pdigpy may spend per event to match strace, {mode} (CPU of the whole tree; "
+             f"{LABELS[pdigpy]} against {LABELS[strace]})\n",
              "| workload | pdigpy events | pdigpy's work now | budget, entry stops only | budget, exit stops "
              "| budget, entry stops, floor's start-up | budget, exit stops, floor's start-up |",
              "|---|---|---|---|---|---|---|"]
@@ -573,8 +666,8 @@ def render_budget(summary: dict, workloads: list[Workload], mode: str) -> str:
         if wl.native_only or wl.name == "startup":
             continue
         s = summary[(mode, wl.name)]
-        events = s["stats"]["pdigpy"]["events"]
-        st, en, ex, pd = s["strace_cpu"], s["floor-entry_cpu"], s["floor-exit_cpu"], s["pdigpy_cpu"]
+        events = s["stats"][pdigpy]["events"]
+        st, en, ex, pd = s[strace + "_cpu"], s["floor-entry_cpu"], s["floor-exit_cpu"], s[pdigpy + "_cpu"]
         if not (events and st and en and ex and pd):
             lines.append(f"| {wl.label} | - | - | - | - | - | - |")
             continue
@@ -586,16 +679,16 @@ def render_budget(summary: dict, workloads: list[Workload], mode: str) -> str:
 
 
 def render_all(summary: dict, setup: Setup, modes: list[str], runs: int) -> str:
-    """The tables of every configuration that ran: norules, floor, default rules."""
+    """The tables of every configuration that ran: norules, fullstate, floor, default rules."""
     tools = set(setup.tools)
     out = []
-    if "pdigpy" in tools:
-        out.append(render_tables(summary, setup.workloads, modes, runs))
+    for config in ("norules", "fullstate"):
+        if PAIRS[config][1] in tools:
+            out.append(render_tables(summary, setup.workloads, modes, runs, config))
     if "floor-entry" in tools:
-        out.append(render_floor(summary, setup.workloads, modes, runs, "pdigpy" in tools))
+        out.append(render_floor(summary, setup, modes, runs))
     if "pdigpy-default" in tools:
-        out.append(render_tables(summary, setup.workloads, modes, runs, "strace-default", "pdigpy-default",
-                                 "Default rules, "))
+        out.append(render_tables(summary, setup.workloads, modes, runs, "default"))
     return "\n".join(out)
 
 
@@ -606,7 +699,7 @@ VARIANT_HELP = {
     "floor": "the wait loop alone: same syscalls and stops, decoders replaced by a no-op, events dropped",
     "decode": "+ the real argument decoders (paths, flags, /proc lookups), events dropped",
     "state": "+ State.apply on every event (thread and fd tables), no rules engine",
-    "cli": "the pdigpy command as in the tables (state + empty rules engine + stats)",
+    "cli": "the pdigpy command of the fullstate configuration (state + one rule that never runs + stats)",
 }
 
 
@@ -638,8 +731,8 @@ def run_variant(variant: str, argv: list[str]) -> int:
             return {}
 
         specs = [dataclasses.replace(sp, entry=None, exit=no_args) for sp in specs]
-    # Same stops and decoding as the no-rules command: fcntl narrowed to the fd-creating
-    # commands, no dev/ino stat per open (no rule can show it).
+    # Same stops and decoding as the fullstate command (the state's whole set): fcntl narrowed to
+    # the fd-creating commands, no dev/ino stat per open (no rule can show it).
     decode.set_fd_stat(False)
     sink = StateSink() if variant == "state" else DropSink()
     tracer = Tracer(sink, TraceOptions(syscall_specs=specs, arg_filters=dict(STATE_ARG_FILTERS)))
@@ -662,7 +755,7 @@ def breakdown(setup: Setup, names: list[str], runs: int, cpu: int, env: dict[str
                 stats_file = setup.stats_dir / "breakdown.jsonl"
                 stats_file.unlink(missing_ok=True)
                 if variant == "cli":
-                    argv = pin + tracer_argv("pdigpy", wl, setup, stats_file)
+                    argv = pin + tracer_argv("pdigpy-fullstate", wl, setup, stats_file)
                 else:
                     argv = pin + [sys.executable, str(Path(__file__).resolve()), "--variant", variant, "--",
                                   *wl.argv]
@@ -766,14 +859,24 @@ def report(meta: dict, results: list[dict], setup: Setup) -> str:
     head = (f"<!-- {meta['command']} | {meta['utc']} | commit {meta['git_head']}{dirty} | "
             f"{m['cpus']} vCPU {m['cpu_model']}, kernel {m['kernel']}, "
             f"Python {m['python']}, {m['strace']} -->\n"
-            f"strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
-            f"{','.join(setup.trace_set)}\n")
+            f"No rules: strace and pdigpy trace the same {len(setup.trace_set)} syscalls: "
+            f"{','.join(setup.trace_set) or 'none'}\n")
+    refused = meta.get("strace_refused_by_set") or {"default": meta.get("strace_refused") or []}
+
+    def unknown(which: str) -> str:
+        names = refused.get(which) or []
+        return f" (not {', '.join(names)}: unknown to this strace)" if names else ""
+
+    if setup.fullstate_set:
+        head += (f"\nFull state: strace traces {len(setup.fullstate_set)} syscalls: {','.join(setup.fullstate_set)}"
+                 + unknown("fullstate") + "\n")
+    if setup.default_set:
+        head += (f"\nDefault rules: strace traces {len(setup.default_set)} syscalls: {','.join(setup.default_set)}"
+                 + unknown("default") + "\n")
     if setup.floor_set:
         head += f"\nfloor_tracer.py -e {setup.floor_set}\n"
-    if setup.default_set:
-        refused = meta.get("strace_refused") or []
-        head += (f"\nDefault rules: strace traces {len(setup.default_set)} syscalls: {','.join(setup.default_set)}"
-                 + (f" (not {', '.join(refused)}: unknown to this strace)" if refused else "") + "\n")
+    if setup.floor_norules_set:
+        head += f"\nfloor-norules: floor_tracer.py -e {setup.floor_norules_set}\n"
     foreign = [r["foreign_cpus"] for r in results if r["wall_s"] >= 0.2]
     if foreign:
         head += (f"\nForeign load (other jobs' busy CPUs during runs of 0.2 s or more): median "
@@ -800,7 +903,10 @@ def render_file(path: Path, cache: Path) -> int:
     workloads = [dataclasses.replace(w, label=labels.get(w.name, w.label))
                  for w in define_workloads(cache, meta["quick"], "floor-entry" in tools) if w.name in ran]
     setup = Setup(workloads, meta["trace_set"], [], Path(), Path(), tools, meta.get("floor_set") or "",
-                  meta.get("default_trace_set") or [])
+                  meta.get("default_trace_set") or [], meta.get("fullstate_trace_set") or [], Path(),
+                  meta.get("floor_norules_set") or "",
+                  # before the floor moved to the default rules' set, it was compared with the no-rules pair
+                  tuple(meta.get("floor_pair") or ("strace", "pdigpy")))
     print(report(meta, results, setup))
     return 0
 
@@ -816,11 +922,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modes", default="pinned,unpinned", help="pinned,unpinned (default both)")
     p.add_argument("--workloads", default=None, help="comma-separated subset of: startup,pyimport,files,find,"
                    "forkexec,threads (default all)")
-    p.add_argument("--configs", default="norules,floor,default",
+    p.add_argument("--configs", default="norules,fullstate,floor,default",
                    help="comma-separated tool groups to time: norules (native, strace, pdigpy with no rules), "
-                        "floor (native, strace, floor-entry, floor-exit, and a bare-interpreter row), default "
-                        "(native, strace with the default rules' set, pdigpy with its default rules); "
-                        "default all three")
+                        "fullstate (strace and pdigpy with the state's whole set: one rule that never fires), "
+                        "floor (floor-entry and floor-exit with the default rules' set against strace-default "
+                        "and pdigpy-default, floor-norules with the no-rules set against strace, and a "
+                        "bare-interpreter row), default (native, strace with the default rules' set, pdigpy "
+                        "with its default rules); default all four")
     p.add_argument("--seed", type=int, default=1, help="shuffle seed (default 1)")
     p.add_argument("--cpu", type=int, default=0, help="the vCPU of pinned runs (default 0)")
     p.add_argument("--quick", action="store_true", help="tiny workloads (smoke test; timings meaningless)")
@@ -870,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         return render_file(Path(args.render), cache)
     tools = tuple(t for t in TOOLS if any(t in CONFIGS[c] for c in args.configs))
     if args.breakdown:
-        tools = TRACERS
+        tools = ("native", "pdigpy-fullstate")
     workloads = define_workloads(cache, args.quick, with_pystart="floor-entry" in tools)
     if args.workloads:
         wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -893,20 +1001,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rules = work / "no-rules.yaml"
         rules.write_text("[]\n")
+        fullstate_rules = work / "fullstate.yaml"
+        fullstate_rules.write_text(FULLSTATE_RULES)
         env = bench_env(work)
         pd = pdigpy_command(args.pdigpy)
         if not args.no_compile:
             precompile(env)
         rows = print_filter(pd, rules, env)
-        setup = Setup(workloads, [row[0].split()[0] for row in rows], pd, rules, work, tools)
-        refused: list[str] = []
-        if "floor-entry" in tools:
-            setup.floor_set = floor_set(rows)
-        if "pdigpy-default" in tools:
-            setup.default_set, refused = strace_known(trace_set(pd, None, env))
-            # fill the default rules' condition cache once, unmeasured: every measured run finds it warm
-            subprocess.run(pd + ["--no-summary", "--", "/bin/true"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        setup = Setup(workloads, [], pd, rules, work, tools, fullstate_rules=fullstate_rules)
+        refused: dict[str, list[str]] = {}  # set -> the names this strace refused
+
+        def strace_set(which: str, names: list[str]) -> list[str]:
+            known, refused[which] = strace_known(names)
+            return known
+
+        setup.trace_set = strace_set("norules", [row[0].split()[0] for row in rows])
+        if "floor-norules" in tools:
+            setup.floor_norules_set = floor_set(rows)
+        if "pdigpy-fullstate" in tools:
+            setup.fullstate_set = strace_set("fullstate", trace_set(pd, fullstate_rules, env))
+        if {"pdigpy-default", "floor-entry"} & set(tools):
+            default_rows = print_filter(pd, None, env)
+            setup.default_set = strace_set("default", [row[0].split()[0] for row in default_rows])
+            if "floor-entry" in tools:
+                setup.floor_set = floor_set(default_rows)
+        # fill the rules' condition cache once, unmeasured: every measured run finds it warm
+        for tool, rules_args in (("pdigpy-default", []), ("pdigpy-fullstate", ["-r", str(fullstate_rules)])):
+            if tool in tools:
+                subprocess.run(pd + rules_args + ["--no-summary", "--", "/bin/true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -926,8 +1049,12 @@ def main(argv: list[str] | None = None) -> int:
             "configs": args.configs,
             "tools": list(tools),
             "floor_set": setup.floor_set or None,
+            "floor_norules_set": setup.floor_norules_set or None,
+            "floor_pair": list(setup.floor_pair),
+            "fullstate_trace_set": setup.fullstate_set or None,
             "default_trace_set": setup.default_set or None,
-            "strace_refused": refused,
+            "strace_refused": sorted({n for names in refused.values() for n in names}),
+            "strace_refused_by_set": refused,
             "workloads": {w.name: list(w.argv) for w in workloads},
             "labels": {w.name: w.label for w in workloads},
             "machine": machine_facts(True),

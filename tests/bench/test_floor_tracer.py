@@ -93,6 +93,15 @@ def test_untraced_syscalls_do_not_stop(tmp_path, prog):
     assert st["ptrace_seccomp_stops"] == 0 and st["ptrace_event_stops"] == 1  # the exec
 
 
+@pytest.mark.parametrize("spec", ["", "ptrace@0=16:16902"])
+def test_empty_and_guard_only_sets(tmp_path, prog, spec):
+    # pdigpy's no-rules filter is its ptrace attach guard alone (or could be empty): only event stops
+    res, st = floor(tmp_path, spec, [prog, str(N), "3"])
+    assert res.returncode == 3 and res.stdout == "done\n", res.stderr
+    assert st["ptrace_seccomp_stops"] == st["ptrace_syscall_stops"] == 0
+    assert st["ptrace_event_stops"] == 3  # exec, fork, the child's attach stop
+
+
 def test_killed_command_gives_128_plus_signal(tmp_path):
     res, st = floor(tmp_path, "openat", ["sh", "-c", "echo hi; kill -TERM $$"])
     assert res.returncode == 128 + 15

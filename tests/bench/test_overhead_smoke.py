@@ -18,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "overhead.py"
 WORKLOADS = ["startup", "pyimport", "files", "find", "forkexec", "threads"]
-TOOLS = ["native", "strace", "pdigpy", "floor-entry", "floor-exit", "strace-default", "pdigpy-default"]
+TOOLS = ["native", "strace", "pdigpy", "strace-fullstate", "pdigpy-fullstate", "floor-norules", "floor-entry",
+         "floor-exit", "strace-default", "pdigpy-default"]
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(t) is None for t in ("strace", "gcc", "taskset")),
@@ -88,39 +89,82 @@ def test_json_lines(smoke):
     meta, runs = records[0], records[1:]
     assert meta["kind"] == "meta" and meta["runs"] == 1 and meta["quick"] is True
     assert {"kernel", "python", "cpus", "strace"} <= set(meta["machine"])
-    # 2 modes x (6 workloads x 7 tools + the bare interpreter's native row), each once
-    assert len(runs) == 2 * (6 * 7 + 1)
+    # 2 modes x (6 workloads x 10 tools + the bare interpreter's native row), each once
+    assert len(runs) == 2 * (6 * len(TOOLS) + 1)
     assert {(r["mode"], r["workload"], r["tracer"]) for r in runs} == {
         (m, w, t) for m in ("pinned", "unpinned") for w in WORKLOADS for t in TOOLS
     } | {(m, "pystart", "native") for m in ("pinned", "unpinned")}
     assert all(r["rc"] == 0 and r["wall_s"] > 0 for r in runs)
-    # norules, floor (with its budget table) and default rules: per mode each
-    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 8
+    # norules, fullstate, floor (with its budget table and the no-rules floor) and default rules: per mode each
+    assert (out_dir / (sorted(out_dir.glob("*.jsonl"))[0].stem + ".md")).read_text().count("### ") == 2 * 6
+
+
+def _printed_set(*rules: Path) -> list[str]:
+    args = [a for r in rules for a in ("-r", str(r))]
+    printed = subprocess.run([sys.executable, "-m", "pdigpy", *args, "--print-filter"],
+                             capture_output=True, text=True, check=True).stdout
+    return [ln.split()[0] for ln in printed.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _overhead():
+    """bench/overhead.py as a module (its helpers, not a run)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import overhead
+    finally:
+        sys.path.pop(0)
+    return overhead
+
+
+@pytest.mark.parametrize("names", [[], ["ptrace"]])
+def test_empty_and_one_syscall_sets_under_strace(tmp_path, names):
+    """The no-rules set can be the guard alone, or nothing: strace must run the app and trace nothing."""
+    out = tmp_path / "strace.out"
+    res = subprocess.run(["strace", "-f", "--seccomp-bpf", "-e", _overhead().strace_trace_arg(names), "-o", str(out),
+                          "--", "sh", "-c", "echo hi; ls / >/dev/null"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "hi\n"
+    lines = out.read_text().splitlines()
+    # only process lifecycle lines (exits, SIGCHLD), no syscall line
+    assert lines and all(" +++ " in ln or " --- SIGCHLD" in ln for ln in lines), lines
 
 
 def test_strace_traces_pdigpys_own_set(smoke, tmp_path):
     _, records, _ = smoke
+    meta = records[0]
     rules = tmp_path / "empty.yaml"
     rules.write_text("[]\n")
-    printed = subprocess.run([sys.executable, "-m", "pdigpy", "-r", str(rules), "--print-filter"],
-                             capture_output=True, text=True, check=True).stdout
-    names = [ln.split()[0] for ln in printed.splitlines() if ln.strip() and not ln.startswith("#")]
-    assert records[0]["trace_set"] == names
-    assert "openat" in names
+    # no rules: whatever pdigpy's filter holds (since the state is traced on demand, the ptrace
+    # attach guard), strace gets exactly that
+    assert meta["trace_set"] == _printed_set(rules)
+    # fullstate: the rule that reads every state group brings the state's whole set
+    full = tmp_path / "full.yaml"
+    full.write_text(_overhead().FULLSTATE_RULES)
+    names = _printed_set(full)
+    assert meta["fullstate_trace_set"] == [n for n in names if n not in meta["strace_refused_by_set"]["fullstate"]]
+    from pdigpy.state.needs import STATE_EVENT_TYPES
+
+    assert STATE_EVENT_TYPES <= set(names)
+    assert {"openat", "fcntl", "setuid", "capset", "setsid", "chdir"} <= set(meta["fullstate_trace_set"])
 
 
 def test_stop_counts_follow_the_workload(smoke):
     _, records, _ = smoke
-    pd = {(r["mode"], r["workload"]): r["stats"] for r in records[1:] if r["tracer"] == "pdigpy"}
+    stats = {(r["mode"], r["workload"], r["tracer"]): r["stats"] for r in records[1:] if "stats" in r}
     for mode in ("pinned", "unpinned"):
-        files = pd[(mode, "files")]
+        full = stats[(mode, "files", "pdigpy-fullstate")]
         # 200 openat, each a seccomp stop and an exit stop (the fd is needed), plus the loader's own
-        assert files["ptrace_seccomp_stops"] >= 200
-        assert files["ptrace_syscall_stops"] >= 200
-        # 5 fork+exec: a fork and an exec event each, and exit events
-        assert pd[(mode, "forkexec")]["ptrace_event_stops"] >= 3 * 5
-        # 2 rounds x 2 threads: a clone and an exit event per thread
-        assert pd[(mode, "threads")]["ptrace_event_stops"] >= 2 * 4
+        assert full["ptrace_seccomp_stops"] >= 200
+        assert full["ptrace_syscall_stops"] >= 200
+        # no rules: no syscall of files is in the filter (the guard stops on ptrace attach only)
+        none = stats[(mode, "files", "pdigpy")]
+        assert none["ptrace_seccomp_stops"] == none["ptrace_syscall_stops"] == 0
+        assert none["ptrace_event_stops"] >= 1  # the exec
+        for tool in ("pdigpy", "pdigpy-fullstate"):
+            # 5 fork+exec: a fork and an exec event each, and exit events
+            assert stats[(mode, "forkexec", tool)]["ptrace_event_stops"] >= 3 * 5
+            # 2 rounds x 2 threads: a clone and an exit event per thread
+            assert stats[(mode, "threads", tool)]["ptrace_event_stops"] >= 2 * 4
 
 
 def test_bad_mode_is_one_line(tmp_path):
@@ -150,7 +194,8 @@ def test_floor_table_is_well_formed(smoke, mode):
     res, _, _ = smoke
     rows = _table_rows(res.stdout, "Floor of a Python tracer, " + mode)
     header, body = rows[0], rows[2:]
-    assert header[:6] == ["workload", "native", "strace --seccomp-bpf", "floor-entry", "floor-exit", "pdigpy"]
+    assert header[:6] == ["workload", "native", "strace --seccomp-bpf (default rules' set)", "floor-entry",
+                          "floor-exit", "pdigpy (default rules)"]
     assert len(body) == 1 + len(WORKLOADS)
     bare = body[0]
     assert bare[0].startswith("python -I -S -c pass") and re.fullmatch(r"\d+\.\d{3} s \(CPU \d+\.\d{3} s\)", bare[1])
@@ -165,30 +210,60 @@ def test_floor_table_is_well_formed(smoke, mode):
 
 
 def test_floor_takes_pdigpys_stops(smoke):
-    """Same filter as pdigpy (fcntl narrowed too): the floor tracers stop where pdigpy stops."""
+    """Same filter as pdigpy (fcntl narrowed too): the floor tracers stop where pdigpy stops, with the
+    default rules' set (floor-entry, floor-exit) and with no rules (floor-norules)."""
     _, records, _ = smoke
     stats = {(r["mode"], r["workload"], r["tracer"]): r["stats"] for r in records[1:] if "stats" in r}
     for mode in ("pinned", "unpinned"):
         for wl in ("files", "forkexec"):
-            pd = stats[(mode, wl, "pdigpy")]
+            pd = stats[(mode, wl, "pdigpy-default")]
             entry, exit_ = stats[(mode, wl, "floor-entry")], stats[(mode, wl, "floor-exit")]
-            assert entry["ptrace_seccomp_stops"] == exit_["ptrace_seccomp_stops"] == pd["ptrace_seccomp_stops"]
+            assert entry["ptrace_seccomp_stops"] == exit_["ptrace_seccomp_stops"] == pd["ptrace_seccomp_stops"] > 0
             assert entry["ptrace_syscall_stops"] == 0
-            # every syscall of the no-rules set needs its exit: pdigpy takes the floor-exit's exit stops
-            assert exit_["ptrace_syscall_stops"] == pd["ptrace_syscall_stops"]
-    # fcntl narrowed as pdigpy narrows it: the floor's filter says so
-    assert re.search(r"(^|,)72@1=0:1030(,|$)", records[0]["floor_set"])
+            # floor-exit takes an exit stop per traced syscall, as strace does; pdigpy skips the ones
+            # whose events need no return value (execve's success comes from the exec event)
+            assert exit_["ptrace_syscall_stops"] == exit_["ptrace_seccomp_stops"] >= pd["ptrace_syscall_stops"] > 0
+            none, floor_none = stats[(mode, wl, "pdigpy")], stats[(mode, wl, "floor-norules")]
+            assert floor_none["ptrace_seccomp_stops"] == none["ptrace_seccomp_stops"]
+            assert floor_none["ptrace_syscall_stops"] == 0
+    meta = records[0]
+    # fcntl narrowed as pdigpy narrows it, and ptrace guarded as pdigpy guards it: the floor's filters say so
+    assert re.search(r"(^|,)72@1=0:1030(,|$)", meta["floor_set"])
+    if meta["trace_set"] == ["ptrace"]:
+        assert meta["floor_norules_set"] == "101@0=16:16902"
+
+
+@pytest.mark.parametrize("mode", ["pinned", "unpinned"])
+def test_floor_norules_table(smoke, mode):
+    res, _, _ = smoke
+    rows = _table_rows(res.stdout, "Floor with the no-rules set, " + mode)
+    header, body = rows[0], rows[2:]
+    assert header[:5] == ["workload", "native", "strace --seccomp-bpf", "floor-norules", "pdigpy"]
+    assert len(body) == len(WORKLOADS)
+    for row in body:
+        assert len(row) == len(header), row
+        assert all(re.fullmatch(r"\d+\.\d{3} s", c) for c in row[1:5]), row
+        assert all(re.fullmatch(r"\d+\.\d\dx", c) for c in row[5:7] + row[8:9]), row
+        assert re.fullmatch(r"(yes|no), (yes|no)", row[7]), row
+
+
+@pytest.mark.parametrize("mode", ["pinned", "unpinned"])
+def test_fullstate_table(smoke, mode):
+    res, _, _ = smoke
+    rows = _table_rows(res.stdout, "Full state, " + mode)
+    assert rows[0][2:5] == ["strace --seccomp-bpf (full state set)", "pdigpy (full state, one rule)",
+                            "pdigpy / strace"]
+    assert len(rows[2:]) == len(WORKLOADS)
 
 
 def test_default_rules_table_and_set(smoke):
     res, records, _ = smoke
     meta = records[0]
-    printed = subprocess.run([sys.executable, "-m", "pdigpy", "--print-filter"], capture_output=True, text=True,
-                             check=True).stdout
-    names = [ln.split()[0] for ln in printed.splitlines() if ln.strip() and not ln.startswith("#")]
+    names = _printed_set()
     # strace gets the default rules' set, less what this strace cannot name
-    assert meta["default_trace_set"] == [n for n in names if n not in meta["strace_refused"]]
-    assert set(meta["strace_refused"]) <= set(names)
+    refused = meta["strace_refused_by_set"]["default"]
+    assert meta["default_trace_set"] == [n for n in names if n not in refused]
+    assert set(refused) <= set(names)
     assert "execve" in meta["default_trace_set"]
     for mode in ("pinned", "unpinned"):
         rows = _table_rows(res.stdout, "Default rules, " + mode)
@@ -208,10 +283,13 @@ def test_configs_select_tools(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     records = [json.loads(ln) for ln in next((tmp_path / "results").glob("*.jsonl")).read_text().splitlines()]
     assert {(r["workload"], r["tracer"]) for r in records[1:]} == {
-        ("files", t) for t in ("native", "strace", "floor-entry", "floor-exit")} | {("pystart", "native")}
+        ("files", t) for t in ("native", "strace", "floor-norules", "strace-default", "floor-entry", "floor-exit",
+                               "pdigpy-default")} | {("pystart", "native")}
     rows = _table_rows(res.stdout, "Floor of a Python tracer, pinned")
-    assert "pdigpy" not in rows[0] and len(rows[2:]) == 2
-    assert "### pinned" not in res.stdout and "### Default rules" not in res.stdout
+    assert "pdigpy (default rules)" in rows[0] and len(rows[2:]) == 2
+    rows = _table_rows(res.stdout, "Floor with the no-rules set, pinned")
+    assert "pdigpy" not in rows[0] and len(rows[2:]) == 1
+    assert "### pinned" not in res.stdout and "### Full state" not in res.stdout
 
 
 def test_bad_config_is_one_line(tmp_path):

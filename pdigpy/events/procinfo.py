@@ -57,7 +57,7 @@ class ProcInfo:
     fds: list[ProcFd] | None = None  # additive: open fds read from /proc (see module doc)
 
 
-@dataclass(slots=True, init=False, repr=False, eq=False)
+@dataclass(slots=True)
 class ProcFd:
     """One open fd of a process, as the state's FdInfo for the same kind of fd.
 
@@ -68,61 +68,20 @@ class ProcFd:
     connected IP socket, "ip:port" of a bound or listening one, a unix
     socket's path, "pipe:[ino]", "memfd:NAME"); ``openflags`` are PPM open
     flags (files and directories only).
-
-    A dataclass (fields(), replace(), asdict() work) whose __init__, __repr__
-    and __eq__ are written out: generating them costs about 1 ms of every
-    start, and this module is imported by every run.
     """
 
     num: int
     type: str
-    name: str
-    openflags: int
-    cloexec: bool
-    ino: int
-    dev: int
-    l4proto: str  # ipv4/ipv6 sockets: tcp, udp, raw, icmp
-    cip: str
-    cport: int
-    sip: str
-    sport: int
-    is_server: bool
-    connected: bool
-    pid: int  # pidfd: the process it refers to
-
-    def __init__(self, num: int, type: str, name: str = "", openflags: int = 0, cloexec: bool = False,
-                 ino: int = 0, dev: int = 0, l4proto: str = "", cip: str = "", cport: int = 0,
-                 sip: str = "", sport: int = 0, is_server: bool = False, connected: bool = False,
-                 pid: int = 0) -> None:
-        self.num = num
-        self.type = type
-        self.name = name
-        self.openflags = openflags
-        self.cloexec = cloexec
-        self.ino = ino
-        self.dev = dev
-        self.l4proto = l4proto
-        self.cip = cip
-        self.cport = cport
-        self.sip = sip
-        self.sport = sport
-        self.is_server = is_server
-        self.connected = connected
-        self.pid = pid
-
-    def _values(self) -> tuple:
-        return (self.num, self.type, self.name, self.openflags, self.cloexec, self.ino, self.dev,
-                self.l4proto, self.cip, self.cport, self.sip, self.sport, self.is_server,
-                self.connected, self.pid)
-
-    def __repr__(self) -> str:
-        names = ("num", "type", "name", "openflags", "cloexec", "ino", "dev", "l4proto", "cip", "cport",
-                 "sip", "sport", "is_server", "connected", "pid")
-        return "ProcFd(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._values())) + ")"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a default dataclass
+    name: str = ""
+    openflags: int = 0
+    cloexec: bool = False
+    ino: int = 0
+    dev: int = 0
+    l4proto: str = ""  # ipv4/ipv6 sockets: tcp, udp, raw, icmp
+    cip: str = ""
+    cport: int = 0
+    sip: str = ""
+    sport: int = 0
+    is_server: bool = False
+    connected: bool = False
+    pid: int = 0  # pidfd: the process it refers to

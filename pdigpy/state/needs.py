@@ -20,9 +20,10 @@ syscall succeeds on a closed fd, so a closed fd's stale entry is never looked
 at by a *successful* syscall. What this costs (docs/events.md, "Limits"):
 a failed syscall on a closed fd still shows the old fd name; proc.fdopencount
 counts closed fds; and an fd created by an untraced path (SCM_RIGHTS over a
-unix socket, io_uring's openat/accept, a pre-existing process's fds) has no
-entry, or, if its number was used before, the old entry. When a dup's source
-is unknown the target entry is deleted rather than left stale.
+unix socket, io_uring's openat/accept) has no entry, or, if its number was used
+before, the old entry (fds that existed before tracing come from /proc, in
+snapshots). When a dup's source is unknown the target entry is deleted rather
+than left stale.
 
 Measured with pdigpy's tracer on ``find /usr -name '*.h'``: 61.7k close,
 76.8k fcntl (45.9k F_DUPFD_CLOEXEC, 15.4k F_GETFL, 15.4k F_SETFD), 15.8k

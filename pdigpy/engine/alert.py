@@ -14,6 +14,8 @@ from pdigpy.engine.priority import Priority
 
 @dataclass(slots=True)
 class Alert:
+    """One alert: the rule that matched an event, its rendered output and the typed output fields."""
+
     time_ns: int  # the event's time, ns since epoch (UTC)
     rule: str
     priority: Priority

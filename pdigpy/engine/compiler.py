@@ -88,6 +88,8 @@ class CompileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CompileWarning:
+    """A non-fatal finding of the compiler about one condition (a deprecated item, a condition issue)."""
+
     code: str  # LOAD_COMPILE_CONDITION | LOAD_DEPRECATED_ITEM
     message: str
     pos: int = -1

@@ -284,6 +284,8 @@ def make_snippet(text: str, offset: int, width: int = SNIPPET_WIDTH) -> str:
 
 @dataclass(slots=True)
 class LoadMessage:
+    """One error or warning of a rules load, with the place in the rules file it refers to."""
+
     code: str
     message: str
     context: Context

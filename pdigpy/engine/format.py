@@ -199,6 +199,8 @@ def buffer_to_text(data: bytes, base64: bool = False) -> str:
 
 @dataclass(slots=True)
 class _Token:
+    """One piece of an output format: how to render it and the output fields it contributes."""
+
     key: str | None  # output_fields key ("proc.aname[2]"); None for a transformer token
     text: Callable[[Event], str]
     fields: list[tuple[str, Callable[[Event], Any]]]  # (key, typed JSON value) contributed

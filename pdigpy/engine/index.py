@@ -26,6 +26,8 @@ _TYPE_FIELDS = ("evt.type", "syscall.type")
 
 @dataclass(frozen=True, slots=True)
 class EventTypes:
+    """The event types a condition can match: ``names``, or every type but ``names``."""
+
     names: frozenset[str] = frozenset()
     complement: bool = False  # True: every event type except ``names``
 

@@ -85,6 +85,8 @@ class Entry:
 
 @dataclass(slots=True)
 class ExceptionDecl:
+    """A rule's exception as a rules file declares it, before validation."""
+
     name: str
     ctx: Context
     fields: Entry | None = None  # None: not given
@@ -95,6 +97,8 @@ class ExceptionDecl:
 
 @dataclass(slots=True)
 class ListDecl:
+    """A ``list`` item as a rules file declares it."""
+
     name: str
     items: list[str]
     ctx: Context
@@ -102,6 +106,8 @@ class ListDecl:
 
 @dataclass(slots=True)
 class MacroDecl:
+    """A ``macro`` item as a rules file declares it."""
+
     name: str
     cond: str
     ctx: Context
@@ -110,6 +116,8 @@ class MacroDecl:
 
 @dataclass(slots=True)
 class RuleDecl:
+    """A ``rule`` item as a rules file declares it (its first definition, before appends)."""
+
     name: str
     ctx: Context
     cond: str = ""
@@ -142,6 +150,8 @@ class RuleUpdate:
 
 @dataclass(slots=True)
 class PluginRequirement:
+    """A ``required_plugin_versions`` entry: a plugin and the alternatives that satisfy it."""
+
     alternatives: list[tuple[str, str]]  # (name, version), the first is the main one
     ctx: Context
 

@@ -85,6 +85,8 @@ def is_list_operator(op: str) -> bool:
 
 @dataclass(slots=True)
 class ListInfo:
+    """A list as collected across the rules files (appends and overrides applied)."""
+
     name: str
     items: list[str]
     ctx: Context
@@ -94,6 +96,8 @@ class ListInfo:
 
 @dataclass(slots=True)
 class MacroInfo:
+    """A macro as collected across the rules files (appends and overrides applied)."""
+
     name: str
     cond: str
     ctx: Context
@@ -104,6 +108,8 @@ class MacroInfo:
 
 @dataclass(slots=True)
 class ExceptionInfo:
+    """A rule's exception as collected, validated and ready to append to its condition."""
+
     name: str
     ctx: Context
     fields: Entry
@@ -113,6 +119,8 @@ class ExceptionInfo:
 
 @dataclass(slots=True)
 class RuleInfo:
+    """A rule as collected across the rules files, before its condition is compiled."""
+
     name: str
     ctx: Context
     cond: str
@@ -165,6 +173,8 @@ class Rule:
 
 @dataclass(slots=True)
 class CompiledRuleset:
+    """The compiled rules with their lists and macros, and what refers to what for ``-L``."""
+
     rules: list[Rule]
     lists: dict[str, list[str]]  # compiled items
     macros: dict[str, Node]  # resolved ASTs

@@ -53,6 +53,8 @@ class SockTuple:
 
 @dataclass(slots=True, eq=False)
 class Event:
+    """One syscall event, taken at the syscall's exit: Falco's event type and parameters."""
+
     num: int  # sequence number, from 1
     ts: int  # CLOCK_REALTIME in ns, taken at the stop
     tid: int

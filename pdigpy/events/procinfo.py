@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class ProcInfo:
+    """A process's identity and attributes, as execve/clone events and snapshots carry them."""
+
     tid: int
     pid: int  # tgid
     ptid: int  # parent's pid as pdigpy presents it (see docs/events.md)

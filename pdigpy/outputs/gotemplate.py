@@ -42,6 +42,8 @@ _TOKEN = re.compile(r'\s*(?:(\()|(\))|("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\.[A-Za-z_]
 
 @dataclass(frozen=True)
 class _Node:
+    """A node of a parsed Go template: a field, a literal or a function call."""
+
     kind: str  # "field", "literal", "call"
     value: Any
     args: tuple[_Node, ...] = ()

@@ -14,6 +14,8 @@ from typing import Any
 
 @dataclass(slots=True, eq=False)
 class FdInfo:
+    """One open fd of a process: what Falco's ``fd.*`` fields read."""
+
     num: int
     type: str  # Falco's fd.type: file, directory, ipv4, ipv6, unix, pipe, event, signalfd,
     #            eventpoll, inotify, timerfd, netlink, bpf, userfaultfd, io_uring, memfd, pidfd
@@ -60,6 +62,8 @@ class ProcShared:
 
 @dataclass(slots=True, eq=False)
 class ThreadInfo:
+    """One traced thread: what Falco's ``proc.*``/``thread.*``/``user.*`` fields read."""
+
     tid: int
     pid: int
     ptid: int  # parent pid

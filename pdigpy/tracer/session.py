@@ -85,6 +85,8 @@ class _WrittenOut:
 
 @dataclass(init=False, repr=False, eq=False)
 class TraceOptions(_WrittenOut):
+    """What the tracer stops at: event types, seccomp, descendants, table rows, argument filters."""
+
     event_types: frozenset[str] | None  # None: every event type known
     seccomp: bool
     follow_descendants: bool
@@ -114,6 +116,8 @@ class TraceOptions(_WrittenOut):
 
 @dataclass(init=False, repr=False, eq=False)
 class TracerStats(_WrittenOut):
+    """The tracer's counters for one run (stops by kind, events, signals, errors)."""
+
     stops: int
     seccomp_stops: int
     syscall_stops: int

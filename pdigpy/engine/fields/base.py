@@ -54,6 +54,8 @@ class FieldError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
+    """What a field is (name, type, argument, flags): the row ``--list`` shows."""
+
     name: str  # "proc.aname"; dotted-suffix fields register their prefix ("evt.arg")
     type: str  # see the table above
     desc: str
@@ -66,6 +68,8 @@ class FieldInfo:
 
 @dataclass(slots=True)
 class BoundField:
+    """A field bound to its argument, with the closure that extracts its value from an event."""
+
     info: FieldInfo
     arg: str | None
     extract: Callable[[Event], Any]  # hot path: a closure, no per-call lookups

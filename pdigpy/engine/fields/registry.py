@@ -29,6 +29,8 @@ Factory = Callable[["FieldRegistry", FieldInfo, "str | None"], BoundField]
 
 @dataclass(frozen=True, slots=True)
 class FieldDef:
+    """One registered field: its FieldInfo and the factory that binds it."""
+
     info: FieldInfo
     factory: Factory
     dotted: bool = False  # the argument is a ".SUFFIX" of the name (evt.arg.NAME)

@@ -32,6 +32,8 @@ from pdigpy.tracer.decode import simple
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One syscall-table row: the kernel syscall, its Falco event and its decoders."""
+
     name: str  # kernel syscall name (as in unistd headers)
     event: str  # Falco event type
     exit_stop: bool

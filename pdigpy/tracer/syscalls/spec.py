@@ -30,6 +30,8 @@ ExitDecoder = Callable[[int, Args, Any, "int | None", MemReader], dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class SyscallSpec:
+    """One traceable syscall of one arch: its number, event type, stops and decoders."""
+
     name: str  # kernel name: "openat"
     event: str  # Falco event type: "openat"
     nr: int

@@ -28,6 +28,8 @@ _ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "a
 
 @dataclass(frozen=True, slots=True)
 class SyscallTable:
+    """The syscall rows of one architecture, by number and by name."""
+
     arch: str
     audit_arch: int
     by_nr: list[SyscallSpec | None]

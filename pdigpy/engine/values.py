@@ -7,10 +7,10 @@ turns it into a compile error at the value's position.
 
 from __future__ import annotations
 
+import _socket  # not socket: its IntEnum conversions cost ~3 ms of every start
 import ipaddress
 import os
 import re
-import socket
 from typing import Any
 
 __all__ = [
@@ -49,7 +49,7 @@ def _parse_port(text: str) -> int:
     if m is not None:
         return int(m.group(1)) & 0xFFFF
     try:
-        return socket.getservbyname(text)
+        return _socket.getservbyname(text)
     except OSError:
         raise ValueConversionError(f"unrecognized protocol {text}") from None
 
@@ -161,7 +161,7 @@ def _lookup(name: str) -> frozenset:
     if got is None:
         addresses = set()
         try:
-            for info in socket.getaddrinfo(name, None):
+            for info in _socket.getaddrinfo(name, None):
                 try:
                     addresses.add(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
                 except ValueError:

@@ -22,9 +22,9 @@ that carry a tuple (connect, accept, and sendto/sendmsg with an address).
 
 from __future__ import annotations
 
+import _socket  # not socket: its IntEnum conversions cost ~3 ms of every start
 import ctypes
 import os
-import socket
 import struct
 
 from pdigpy.events.model import SockAddr, SockTuple
@@ -40,10 +40,10 @@ def parse_sockaddr(raw: bytes | None) -> SockAddr | None:
     family = struct.unpack_from("=H", raw)[0]
     if family == _AF_INET and len(raw) >= 8:
         port = struct.unpack_from("!H", raw, 2)[0]
-        return SockAddr("ipv4", socket.inet_ntop(socket.AF_INET, raw[4:8]), port)
+        return SockAddr("ipv4", _socket.inet_ntop(_socket.AF_INET, raw[4:8]), port)
     if family == _AF_INET6 and len(raw) >= 24:
         port = struct.unpack_from("!H", raw, 2)[0]
-        return SockAddr("ipv6", socket.inet_ntop(socket.AF_INET6, raw[8:24]), port)
+        return SockAddr("ipv6", _socket.inet_ntop(_socket.AF_INET6, raw[8:24]), port)
     if family == _AF_UNIX:
         path = raw[2:]
         if path[:1] == b"\0":  # abstract socket: printed with a leading "@"
@@ -55,11 +55,11 @@ def parse_sockaddr(raw: bytes | None) -> SockAddr | None:
 
 
 def _addr_from_python(family: int, addr) -> SockAddr:
-    if family == socket.AF_INET:
+    if family == _socket.AF_INET:
         return SockAddr("ipv4", addr[0], addr[1])
-    if family == socket.AF_INET6:
+    if family == _socket.AF_INET6:
         return SockAddr("ipv6", addr[0], addr[1])
-    if family == socket.AF_UNIX:
+    if family == _socket.AF_UNIX:
         if isinstance(addr, bytes):
             name = ("@" + os.fsdecode(addr[1:])) if addr[:1] == b"\0" else os.fsdecode(addr)
         else:
@@ -69,11 +69,11 @@ def _addr_from_python(family: int, addr) -> SockAddr:
 
 
 def l4proto_of(sock_type: int, proto: int) -> str:
-    if sock_type == socket.SOCK_STREAM:
+    if sock_type == _socket.SOCK_STREAM:
         return "tcp"
-    if sock_type == socket.SOCK_DGRAM:
+    if sock_type == _socket.SOCK_DGRAM:
         return "udp"
-    if sock_type == socket.SOCK_RAW:
+    if sock_type == _socket.SOCK_RAW:
         return "icmp" if proto in (1, 58) else "raw"
     return ""
 
@@ -145,7 +145,7 @@ def socket_endpoints(pid: int, fd: int) -> Endpoints | None:
         return _endpoints_from_proc(pid, fd)
     try:
         try:
-            s = socket.socket(fileno=newfd)
+            s = _socket.socket(fileno=newfd)
         except OSError:
             return None
         try:
@@ -176,13 +176,13 @@ def listen_queue(pid: int, fd: int) -> tuple[int, int] | None:
         return None
     try:
         try:
-            s = socket.socket(fileno=newfd)
+            s = _socket.socket(fileno=newfd)
         except OSError:
             return None
         try:
-            if s.type != socket.SOCK_STREAM:
+            if s.type != _socket.SOCK_STREAM:
                 return None
-            raw = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+            raw = s.getsockopt(_socket.IPPROTO_TCP, _socket.TCP_INFO, 32)
         except OSError:
             return None
         finally:
@@ -199,10 +199,10 @@ def listen_queue(pid: int, fd: int) -> tuple[int, int] | None:
 def _hex_ip(text: str) -> str:
     raw = bytes.fromhex(text)
     if len(raw) == 4:
-        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+        return _socket.inet_ntop(_socket.AF_INET, raw[::-1])
     # /proc prints IPv6 as four host-order 32-bit words
     words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    return socket.inet_ntop(socket.AF_INET6, words)
+    return _socket.inet_ntop(_socket.AF_INET6, words)
 
 
 def _endpoints_from_proc(pid: int, fd: int) -> Endpoints | None:

@@ -16,11 +16,31 @@ group; synchronous faults (SIGSEGV, SIGBUS, ...) are pdigpy's own;
 SIGKILL/SIGSTOP cannot be caught (SIGKILL of pdigpy kills the app through
 PTRACE_O_EXITKILL).
 
-A terminal sends SIGINT/SIGQUIT/SIGWINCH/SIGHUP to the whole foreground
-process group, which includes the app; such kernel-sent signals
-(``si_code == SI_KERNEL``) are not forwarded again when the app is in
-pdigpy's process group, so Ctrl-C reaches the app once. A ``kill`` aimed at
-the process group reaches the app directly *and* through pdigpy.
+Signals aimed at the process group reach the app once. The app stays in
+pdigpy's process group (terminal job control), so a signal sent to that
+group reaches it directly from the kernel; pdigpy does not add its copy:
+
+- a terminal's SIGINT/SIGQUIT/SIGWINCH/SIGHUP (``si_code == SI_KERNEL``):
+  never forwarded when the app is in pdigpy's process group (Ctrl-C);
+- a ``kill -TERM -PGID`` (``SI_USER``; CI runners cancelling a job,
+  ``kill 0``, supervisors): not forwarded to an app in pdigpy's group that
+  has the same signal from the same sender pending, or took it at a
+  signal-delivery stop less than :data:`DUPLICATE_WINDOW` seconds ago
+  (:class:`DeliveryLedger`). kill() of a group queues the signal to every
+  member before it returns, so when the relay reads pdigpy's copy the app's
+  copy is pending or already taken. A signal aimed at pdigpy alone
+  (``kill PID``, ``docker stop``) finds no such copy and is forwarded. An
+  app that moved to a process group of its own is not hit by the group
+  kill, and gets pdigpy's copy.
+
+Why this test and not another: siginfo does not say whether a kill() named
+a process or a group, so the only evidence is the app's own copy. The
+sender's pid/uid and si_code (SI_USER) in pdigpy's signalfd record and in
+the app's PTRACE_GETSIGINFO must match, which keeps apart a signal someone
+else sent to the app alone. A pending copy is enough on its own: the
+kernel would merge a forwarded copy into it anyway. The cost is one
+GETSIGINFO per signal-delivery stop of a relayed signal (syscall stops pay
+nothing) and a /proc read per relayed SI_USER signal.
 
 Design: the signals are blocked in the tracing thread and read by a small
 relay thread from a signalfd (select() with a 0.5 s timeout to notice the
@@ -38,10 +58,12 @@ tracer's next stop (Python runs signal handlers in the main thread).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import signal
 import struct
 import threading
+import time
 from typing import Callable
 
 FORWARDED: tuple[int, ...] = tuple(
@@ -63,6 +85,19 @@ FORWARDED: tuple[int, ...] = tuple(
 DETACH_ON: frozenset[int] = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT))
 TTY_SIGNALS: frozenset[int] = frozenset((signal.SIGINT, signal.SIGQUIT, signal.SIGWINCH, signal.SIGHUP))
 SI_KERNEL = 0x80
+SI_USER = 0  # kill(): the only si_code a signal aimed at a process group carries (but SI_KERNEL)
+# How old a record of the app's copy may be and still be the twin of pdigpy's:
+# both are queued by the same kill(); the gap is the relay thread's wakeup
+# (milliseconds; longer under load, when the GIL is busy). A same-sender
+# signal sent to the app alone and then to pdigpy alone within this window
+# counts as one.
+DUPLICATE_WINDOW = 1.0
+# How long the relay waits for the tracing thread to record a copy the app
+# already took (it is then held at its signal-delivery stop, state "t").
+# Measured: the record comes 1-2 ms after the relay's first look when it is
+# late at all; the wait also delays a signal aimed at pdigpy alone while
+# threads of the app sit in ptrace stops (busy threaded apps, up to the cap).
+RECORD_WAIT = 0.1
 WAKE_SIGNAL = signal.SIGRTMIN + 5
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -116,8 +151,8 @@ def _signalfd(sigs: tuple[int, ...]) -> int:
     return fd if fd >= 0 else -1
 
 
-def _read_signalfd(fd: int) -> list[tuple[int, int]]:
-    """(signo, si_code) of every signal queued on the signalfd."""
+def _read_signalfd(fd: int) -> list[tuple[int, int, int, int]]:
+    """(signo, si_code, sender pid, sender uid) of every signal queued on the signalfd."""
     out = []
     while True:
         try:
@@ -129,9 +164,141 @@ def _read_signalfd(fd: int) -> list[tuple[int, int]]:
         if not data:
             break
         for off in range(0, len(data) - _SIGINFO_SIZE + 1, _SIGINFO_SIZE):
-            signo, _errno, code = struct.unpack_from("=Iii", data, off)
-            out.append((signo, code))
+            signo, _errno, code, pid, uid = struct.unpack_from("=IiiII", data, off)
+            out.append((signo, code, pid, uid))
     return out
+
+
+def _pending(tgid: int, sig: int) -> bool:
+    """``sig`` is pending for process ``tgid`` (shared, or its leader's own)."""
+    try:
+        with open(f"/proc/{tgid}/status", "rb") as f:
+            status = f.read()
+    except OSError:
+        return False
+    pending = 0
+    for line in status.splitlines():
+        if line.startswith((b"ShdPnd:", b"SigPnd:")):
+            pending |= int(line.split()[1], 16)
+    return bool(pending & (1 << (sig - 1)))
+
+
+def _ptrace_stopped(tgid: int, tids) -> dict[str, bytes]:
+    """The threads of ``tgid`` (among ``tids``) in a ptrace stop: tid -> its voluntary switch count.
+
+    A thread seen again in state "t" with the same count has not been
+    resumed in between: it is still in the stop it was in.
+    """
+    out = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/{tgid}/task/{tid}/status", "rb") as f:
+                status = f.read()
+        except OSError:
+            continue
+        i = status.find(b"\nState:\t")
+        if i < 0 or status[i + 8 : i + 9] != b"t":
+            continue
+        j = status.find(b"\nvoluntary_ctxt_switches:")
+        out[tid] = status[j : status.find(b"\n", j + 1)] if j >= 0 else b""
+    return out
+
+
+@dataclasses.dataclass
+class Delivery:
+    """A relayed signal a traced process took at a signal-delivery stop, and from whom."""
+
+    tgid: int
+    sig: int
+    sender_pid: int
+    sender_uid: int
+    at: float  # time.monotonic()
+
+
+class DeliveryLedger:
+    """Which relayed signals the traced processes took, from whom: the relay's duplicate check.
+
+    Written by the tracing thread at signal-delivery stops (only it may issue
+    the PTRACE_GETSIGINFO that names the sender), read by the relay thread.
+    Both sides take the lock: the relay's check and claim must be one step
+    against the tracer's record (see :meth:`twin_reached`). Signal stops are
+    rare, so the lock costs nothing that matters.
+    """
+
+    def __init__(self) -> None:
+        self.active = False  # a spawn-mode relay is running: record deliveries
+        self._lock = threading.Lock()
+        self._seen: list[Delivery] = []
+        # (tgid, sig) -> time: a copy the relay found pending; its delivery is
+        # already accounted for and must not be taken for a later twin.
+        self._claimed: dict[tuple[int, int], float] = {}
+        self.waits = 0  # times the relay waited for the tracer to record a taken copy
+
+    def delivered(self, tgid: int, sig: int, sender_pid: int, sender_uid: int) -> None:
+        """Tracing thread: ``tgid`` took ``sig`` (SI_USER) from ``sender_pid`` at a signal-delivery stop."""
+        now = time.monotonic()
+        with self._lock:
+            claimed = self._claimed.pop((tgid, sig), None)
+            if claimed is not None and now - claimed < DUPLICATE_WINDOW:
+                return
+            horizon = now - DUPLICATE_WINDOW
+            self._seen = [d for d in self._seen if d.at >= horizon]
+            self._seen.append(Delivery(tgid, sig, sender_pid, sender_uid, now))
+
+    def _take(self, tgid: int, sig: int, sender_pid: int, sender_uid: int, now: float) -> bool:
+        for i, d in enumerate(self._seen):
+            if (d.tgid, d.sig, d.sender_pid, d.sender_uid) == (tgid, sig, sender_pid, sender_uid) and now - d.at < DUPLICATE_WINDOW:
+                del self._seen[i]  # one copy of pdigpy's answers one copy of the app's
+                return True
+        return False
+
+    def twin_reached(self, tgid: int, sig: int, sender_pid: int, sender_uid: int) -> bool:
+        """Relay thread: did ``tgid`` get its own copy of this signal (so pdigpy's is a duplicate)?
+
+        Yes if a matching record is there, or the signal is pending (then it is
+        claimed: its delivery will not be taken for a later twin). Else the
+        copy may be held at a signal-delivery stop the tracing thread has not
+        recorded yet: the kernel dequeues a signal and enters that stop under
+        one lock, so the threads in a ptrace stop now are the only ones that
+        can hold it. Wait (at most RECORD_WAIT: a group-stopped app holds its
+        stop) until each of them was resumed -- the record is written before
+        the resume -- and look again.
+        """
+        deadline = time.monotonic() + RECORD_WAIT
+        held: dict[str, bytes] | None = None
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                if self._take(tgid, sig, sender_pid, sender_uid, now):
+                    return True
+                if _pending(tgid, sig):
+                    self._claimed[(tgid, sig)] = now
+                    return True
+                if held is None:
+                    try:
+                        tids = os.listdir(f"/proc/{tgid}/task")
+                    except OSError:
+                        return False
+                    held = _ptrace_stopped(tgid, tids)
+                else:
+                    still = _ptrace_stopped(tgid, held)
+                    held = {tid: n for tid, n in still.items() if held.get(tid) == n}
+                if not held:
+                    # never taken, or taken and recorded since the first look
+                    return self._take(tgid, sig, sender_pid, sender_uid, now)
+            if now >= deadline:
+                return False
+            self.waits += 1
+            time.sleep(0.001)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._claimed.clear()
+
+
+# One per pdigpy process, like its signals: the relay and the wait loop share it.
+DELIVERIES = DeliveryLedger()
 
 
 class SignalRelay:
@@ -179,12 +346,17 @@ class SignalRelay:
         return self._old_mask
 
     def start(self) -> None:
+        if not self.detach_mode:
+            DELIVERIES.clear()
+            DELIVERIES.active = True
         self._thread = threading.Thread(target=self._run, name="pdigpy-signals", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop relaying and restore the tracing thread's state (call from the tracing thread)."""
         self._stop = True
+        if not self.detach_mode:
+            DELIVERIES.active = False
         for sig, handler in self._old_handlers.items():
             try:
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
@@ -214,8 +386,8 @@ class SignalRelay:
                 if self._stop:
                     break
                 if self._sfd in ready:
-                    for signo, code in _read_signalfd(self._sfd):
-                        self.handle(signo, code)
+                    for signo, code, pid, uid in _read_signalfd(self._sfd):
+                        self.handle(signo, code, pid, uid)
                 if self._wake_r in ready:
                     try:
                         data = os.read(self._wake_r, 512)
@@ -223,7 +395,7 @@ class SignalRelay:
                         data = b""
                     for signo in data:
                         if signo in FORWARDED:
-                            self.handle(signo, 0)
+                            self.handle(signo, None)  # sender unknown: forwarded
         finally:
             for fd in (self._sfd, self._wake_r, self._wake_w):
                 if fd >= 0:
@@ -232,7 +404,12 @@ class SignalRelay:
                     except OSError:
                         pass
 
-    def handle(self, sig: int, si_code: int = 0) -> None:
+    def handle(self, sig: int, si_code: int | None = None, sender_pid: int = 0, sender_uid: int = 0) -> None:
+        """Forward (or, attached, turn into a detach request) one signal pdigpy received.
+
+        ``si_code``/``sender_*`` come from the signalfd; ``si_code`` None means
+        unknown (a signal that reached another thread): forwarded as is.
+        """
         if self.detach_mode:
             if sig in DETACH_ON:
                 self.request_detach()
@@ -247,7 +424,17 @@ class SignalRelay:
                     return
             except OSError:
                 pass
+        group_kill = si_code == SI_USER
+        own_group = os.getpgrp() if group_kill else 0
         for pid in targets:
+            if group_kill:
+                try:
+                    in_group = os.getpgid(pid) == own_group
+                except OSError:
+                    in_group = False
+                if in_group and DELIVERIES.twin_reached(pid, sig, sender_pid, sender_uid):
+                    self.deduplicated += 1
+                    continue
             try:
                 os.kill(pid, sig)
                 self.forwarded += 1

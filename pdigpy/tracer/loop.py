@@ -18,7 +18,8 @@ Stops and what the loop does with them (status >> 8 tells them apart):
   (see :meth:`TraceLoop.exit_stops_on_demand`).
 - PTRACE_EVENT_STOP: a new child's first stop, a group-stop (PTRACE_LISTEN, so
   ``kill -STOP``/``-CONT`` work as without a tracer), or our own interrupt.
-- any other stop is a signal-delivery stop: the signal is passed on untouched.
+- any other stop is a signal-delivery stop: the signal is passed on untouched
+  (for a relayed signal its sender is noted first, see :meth:`TraceLoop.note_delivery`).
 
 A ptrace request that fails with ESRCH (the thread died between two stops)
 is counted and ignored: its death is reported by waitpid later.
@@ -174,6 +175,13 @@ class TraceLoop:
         self.own_pid = os.getpid()
         self._decode_warned = False
         self._internal_warned = False
+        # The relay's duplicate check for signals aimed at the process group
+        # (see pdigpy.tracer.signals): who sent a relayed signal the app takes.
+        from pdigpy.tracer.signals import DELIVERIES, FORWARDED
+
+        self.deliveries = DELIVERIES
+        self.relayed = frozenset(FORWARDED)
+        self._siginfo = _pt.SigInfo()
 
     # --- event emission (cold paths; the hot path inlines this) -----------
 
@@ -252,6 +260,8 @@ class TraceLoop:
         root_pid = self.root_pid
         silent = self.silent_tid  # changes only at an exec event stop: re-read after those
         os_wait = os.waitpid if flag is None else None
+        relayed = self.relayed
+        deliveries = self.deliveries
         n_seccomp = n_syscall = n_traced = 0
         try:
             while tgid or self.expected or self.held:
@@ -387,6 +397,8 @@ class TraceLoop:
                         continue
                     # signal-delivery stop: pass the signal on untouched
                     c.signal_stops += 1
+                    if k in relayed and deliveries.active:
+                        self.note_delivery(tid, k)
                     op_ = P_SYSCALL if (not seccomp or tid in pending) else P_CONT
                     if ptrace(op_, tid, None, k) == -1:
                         c.esrch_races += 1
@@ -416,6 +428,20 @@ class TraceLoop:
         op = _pt.PTRACE_SYSCALL if (not self.seccomp or tid in self.pending) else _pt.PTRACE_CONT
         if _pt.ptrace_hot(op, tid, None, sig) == -1:
             self.c.esrch_races += 1
+
+    def note_delivery(self, tid: int, sig: int) -> None:
+        """A relayable signal at its delivery stop, before it is passed on: record its sender.
+
+        A kill() aimed at the process group gives the app its own copy; the
+        relay then drops pdigpy's copy (DeliveryLedger). Only the tracing thread
+        may issue the GETSIGINFO, hence the record here and not in the relay.
+        """
+        info = self._siginfo
+        if not _pt.getsiginfo(tid, info):
+            return
+        if info.si_code != 0 or info.si_pid == self.own_pid:  # SI_USER only; our own forwards are no twin
+            return
+        self.deliveries.delivered(self.tgid.get(tid, tid), sig, info.si_pid, info.si_uid)
 
     def no_syscall_info(self, tid: int, seccomp_stop: bool, info_buf) -> bool:
         """GET_SYSCALL_INFO failed: the thread died (ESRCH), or the kernel predates it (EIO).

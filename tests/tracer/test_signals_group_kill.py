@@ -302,3 +302,31 @@ def test_group_kill_held_pending_by_the_app_is_not_relayed_and_leaves_no_stale_r
     counts, stats = r.finish()
     assert counts["TERM"] == (2, 1)
     assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 3)
+
+
+def test_group_kill_from_outside_a_pid_namespace_reaches_the_app_once(tmp_path, counter):
+    """pdigpy as PID 1: a sender outside the namespace shows as pid 0 to both pdigpy and the app."""
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare(1) is required")
+    st = tmp_path / "stats.json"
+    cmd = ["unshare", "-fp", "--mount-proc"] + runner_argv(tmp_path / "ev.jsonl", st) + ["--", counter]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert p.stdout.readline() == b"ready 0\n"  # its process group lies outside the namespace
+        pid1 = wait_for(lambda: (children_of(p.pid) or [0])[0], what="pdigpy as pid 1")
+        with open(f"/proc/{pid1}/status") as f:
+            assert "NSpid:\t%d\t1\n" % pid1 in f.read()
+        os.killpg(p.pid, signal.SIGTERM)  # unshare(1) dies of it; pdigpy and the app go on
+        assert p.stdout.readline() == b"got 15 0\n"
+        wait_for(lambda: _received(pid1, "TERM"), what="pdigpy's SIGTERM read")
+        os.kill(pid1, signal.SIGPWR)
+        out = p.stdout.read()
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+    assert out.split(b" INT")[0] == b"TERM 1/0", out
+    stats = json.loads(st.read_text())
+    assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 1)

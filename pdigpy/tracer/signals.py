@@ -187,7 +187,9 @@ def _ptrace_stopped(tgid: int, tids) -> dict[str, bytes]:
     """The threads of ``tgid`` (among ``tids``) in a ptrace stop: tid -> its voluntary switch count.
 
     A thread seen again in state "t" with the same count has not been
-    resumed in between: it is still in the stop it was in.
+    resumed in between: it is still in the stop it was in. (One resumed and
+    stopped again before it left the CPU also looks unmoved: that only
+    makes the relay wait longer.)
     """
     out = {}
     for tid in tids:
@@ -229,17 +231,18 @@ class DeliveryLedger:
         self.active = False  # a spawn-mode relay is running: record deliveries
         self._lock = threading.Lock()
         self._seen: list[Delivery] = []
-        # (tgid, sig) -> time: a copy the relay found pending; its delivery is
-        # already accounted for and must not be taken for a later twin.
-        self._claimed: dict[tuple[int, int], float] = {}
+        # (tgid, sig): a copy the relay found pending; its delivery is already
+        # accounted for and must not be taken for a later twin. No expiry: an
+        # app may keep a signal blocked for minutes. Dropped with its process.
+        self._claimed: set[tuple[int, int]] = set()
         self.waits = 0  # times the relay waited for the tracer to record a taken copy
 
     def delivered(self, tgid: int, sig: int, sender_pid: int, sender_uid: int) -> None:
         """Tracing thread: ``tgid`` took ``sig`` (SI_USER) from ``sender_pid`` at a signal-delivery stop."""
         now = time.monotonic()
         with self._lock:
-            claimed = self._claimed.pop((tgid, sig), None)
-            if claimed is not None and now - claimed < DUPLICATE_WINDOW:
+            if (tgid, sig) in self._claimed:
+                self._claimed.discard((tgid, sig))
                 return
             horizon = now - DUPLICATE_WINDOW
             self._seen = [d for d in self._seen if d.at >= horizon]
@@ -272,7 +275,8 @@ class DeliveryLedger:
                 if self._take(tgid, sig, sender_pid, sender_uid, now):
                     return True
                 if _pending(tgid, sig):
-                    self._claimed[(tgid, sig)] = now
+                    self._claimed = {c for c in self._claimed if os.path.exists(f"/proc/{c[0]}")}
+                    self._claimed.add((tgid, sig))
                     return True
                 if held is None:
                     try:

@@ -330,3 +330,41 @@ def test_group_kill_from_outside_a_pid_namespace_reaches_the_app_once(tmp_path, 
     assert out.split(b" INT")[0] == b"TERM 1/0", out
     stats = json.loads(st.read_text())
     assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 1)
+
+
+PY_CLEANUP_APP = r"""
+import time
+print("ready", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    try:
+        time.sleep(0.5)  # cleanup; a second SIGINT here would abort it
+        print("clean shutdown", flush=True)
+    except KeyboardInterrupt:
+        print("cleanup interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_python_app_cleanup_survives_a_group_kill(tmp_path, sig):
+    """The user-visible harm: a second copy turns a graceful shutdown into a forced one."""
+    from tracer_helpers import PYTHON
+
+    app = PY_CLEANUP_APP
+    if sig == signal.SIGTERM:  # the usual server idiom: SIGTERM raises KeyboardInterrupt too
+        app = "import signal\nsignal.signal(signal.SIGTERM, signal.default_int_handler)\n" + app
+    st = tmp_path / "stats.json"
+    cmd = runner_argv(tmp_path / "ev.jsonl", st) + ["--", PYTHON, "-c", app]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        os.killpg(p.pid, sig)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert (p.returncode, out, err) == (0, b"clean shutdown\n", b"")
+    stats = json.loads(st.read_text())
+    assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 0)

@@ -57,8 +57,8 @@ tracer's next stop (Python runs signal handlers in the main thread).
 
 from __future__ import annotations
 
+import collections
 import ctypes
-import dataclasses
 import os
 import signal
 import struct
@@ -98,7 +98,9 @@ DUPLICATE_WINDOW = 1.0
 # late at all; the wait also delays a signal aimed at pdigpy alone while
 # threads of the app sit in ptrace stops (busy threaded apps, up to the cap).
 RECORD_WAIT = 0.1
+SEEN_MAX = 256  # records kept (the newest): far more than group kills a second
 WAKE_SIGNAL = signal.SIGRTMIN + 5
+_monotonic = time.monotonic
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -206,17 +208,6 @@ def _ptrace_stopped(tgid: int, tids) -> dict[str, bytes]:
     return out
 
 
-@dataclasses.dataclass
-class Delivery:
-    """A relayed signal a traced process took at a signal-delivery stop, and from whom."""
-
-    tgid: int
-    sig: int
-    sender_pid: int
-    sender_uid: int
-    at: float  # time.monotonic()
-
-
 class DeliveryLedger:
     """Which relayed signals the traced processes took, from whom: the relay's duplicate check.
 
@@ -230,7 +221,10 @@ class DeliveryLedger:
     def __init__(self) -> None:
         self.active = False  # a spawn-mode relay is running: record deliveries
         self._lock = threading.Lock()
-        self._seen: list[Delivery] = []
+        # (monotonic time, tgid, sig, sender pid, sender uid) of each copy taken,
+        # oldest first. Tuples and a bounded deque: a signal storm (an app that
+        # kill()s itself thousands of times a second) pays O(1) per stop.
+        self._seen: collections.deque[tuple[float, int, int, int, int]] = collections.deque(maxlen=SEEN_MAX)
         # (tgid, sig): a copy the relay found pending; its delivery is already
         # accounted for and must not be taken for a later twin. No expiry: an
         # app may keep a signal blocked for minutes. Dropped with its process.
@@ -239,18 +233,21 @@ class DeliveryLedger:
 
     def delivered(self, tgid: int, sig: int, sender_pid: int, sender_uid: int) -> None:
         """Tracing thread: ``tgid`` took ``sig`` (SI_USER) from ``sender_pid`` at a signal-delivery stop."""
-        now = time.monotonic()
+        now = _monotonic()
         with self._lock:
-            if (tgid, sig) in self._claimed:
+            if self._claimed and (tgid, sig) in self._claimed:
                 self._claimed.discard((tgid, sig))
                 return
+            seen = self._seen
             horizon = now - DUPLICATE_WINDOW
-            self._seen = [d for d in self._seen if d.at >= horizon]
-            self._seen.append(Delivery(tgid, sig, sender_pid, sender_uid, now))
+            while seen and seen[0][0] < horizon:
+                seen.popleft()
+            seen.append((now, tgid, sig, sender_pid, sender_uid))
 
     def _take(self, tgid: int, sig: int, sender_pid: int, sender_uid: int, now: float) -> bool:
+        key = (tgid, sig, sender_pid, sender_uid)
         for i, d in enumerate(self._seen):
-            if (d.tgid, d.sig, d.sender_pid, d.sender_uid) == (tgid, sig, sender_pid, sender_uid) and now - d.at < DUPLICATE_WINDOW:
+            if d[1:] == key and now - d[0] < DUPLICATE_WINDOW:
                 del self._seen[i]  # one copy of pdigpy's answers one copy of the app's
                 return True
         return False

@@ -182,6 +182,7 @@ class TraceLoop:
         self.deliveries = DELIVERIES
         self.relayed = frozenset(FORWARDED)
         self._siginfo = _pt.SigInfo()
+        self._siginfo_ref = ctypes.byref(self._siginfo)
 
     # --- event emission (cold paths; the hot path inlines this) -----------
 
@@ -436,9 +437,9 @@ class TraceLoop:
         relay then drops pdigpy's copy (DeliveryLedger). Only the tracing thread
         may issue the GETSIGINFO, hence the record here and not in the relay.
         """
-        info = self._siginfo
-        if not _pt.getsiginfo(tid, info):
+        if _pt.ptrace_hot(_pt.PTRACE_GETSIGINFO, tid, None, self._siginfo_ref) == -1:
             return
+        info = self._siginfo
         if info.si_code != 0 or info.si_pid == self.own_pid:  # SI_USER only; our own forwards are no twin
             return
         self.deliveries.delivered(self.tgid.get(tid, tid), sig, info.si_pid, info.si_uid)

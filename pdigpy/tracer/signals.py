@@ -38,9 +38,15 @@ a process or a group, so the only evidence is the app's own copy. The
 sender's pid/uid and si_code (SI_USER) in pdigpy's signalfd record and in
 the app's PTRACE_GETSIGINFO must match, which keeps apart a signal someone
 else sent to the app alone. A pending copy is enough on its own: the
-kernel would merge a forwarded copy into it anyway. The cost is one
-GETSIGINFO per signal-delivery stop of a relayed signal (syscall stops pay
-nothing) and a /proc read per relayed SI_USER signal.
+kernel would merge a forwarded copy into it anyway. Simpler rules fail:
+the pending check alone misses the usual case (measured: the app has
+mostly taken its copy, and the tracer recorded it, before the relay
+looks); the record alone misses an app that blocks the signal; a time
+window without the sender would swallow a ``docker stop`` that follows an
+unrelated signal; and moving the app to a group of its own would break
+terminal job control. The cost: one GETSIGINFO and a record per
+signal-delivery stop of a relayed signal, about 3 us of CPU (syscall stops
+pay nothing), and a few /proc reads per relayed SI_USER signal.
 
 Design: the signals are blocked in the tracing thread and read by a small
 relay thread from a signalfd (select() with a 0.5 s timeout to notice the

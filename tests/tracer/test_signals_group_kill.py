@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
     alarm(60);  /* never hang the suite */
     printf("ready %d\n", (int)getpgrp());
     fflush(stdout);
+    if (argc > 1 && strcmp(argv[1], "kill0") == 0) kill(0, SIGTERM);  /* a script's `kill 0` */
     while (!done) {
         pause();
         if (unblock) sigprocmask(SIG_UNBLOCK, &term, NULL);  /* SIGUSR2: take a held SIGTERM now */
@@ -368,3 +369,13 @@ def test_python_app_cleanup_survives_a_group_kill(tmp_path, sig):
     assert (p.returncode, out, err) == (0, b"clean shutdown\n", b"")
     stats = json.loads(st.read_text())
     assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 0)
+
+
+def test_kill_0_by_the_app_itself_reaches_it_once(group_run, counter):
+    """``trap 'kill 0' EXIT`` in an entrypoint script: the app signals its own group, pdigpy included."""
+    r = group_run(counter, "kill0")
+    r.expect(signal.SIGTERM, relayed=False)
+    wait_for(lambda: _received(r.proc.pid, "TERM"), what="pdigpy's SIGTERM read")
+    counts, stats = r.finish()
+    assert counts["TERM"] == (1, 0)
+    assert (stats["signals_deduplicated"], stats["signals_forwarded"]) == (1, 1)

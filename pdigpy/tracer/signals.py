@@ -258,7 +258,7 @@ class DeliveryLedger:
                 return True
         return False
 
-    def twin_reached(self, tgid: int, sig: int, sender_pid: int, sender_uid: int) -> bool:
+    def twin_reached(self, tgid: int, sig: int, sender_pid: int, sender_uid: int, deadline: float) -> bool:
         """Relay thread: did ``tgid`` get its own copy of this signal (so pdigpy's is a duplicate)?
 
         Yes if a matching record is there, or the signal is pending (then it is
@@ -266,11 +266,10 @@ class DeliveryLedger:
         copy may be held at a signal-delivery stop the tracing thread has not
         recorded yet: the kernel dequeues a signal and enters that stop under
         one lock, so the threads in a ptrace stop now are the only ones that
-        can hold it. Wait (at most RECORD_WAIT: a group-stopped app holds its
-        stop) until each of them was resumed -- the record is written before
-        the resume -- and look again.
+        can hold it. Wait (at most until ``deadline``: a group-stopped app
+        holds its stop) until each of them was resumed -- the record is
+        written before the resume -- and look again.
         """
-        deadline = time.monotonic() + RECORD_WAIT
         held: dict[str, bytes] | None = None
         while True:
             now = time.monotonic()
@@ -433,13 +432,14 @@ class SignalRelay:
                 pass
         group_kill = si_code == SI_USER
         own_group = os.getpgrp() if group_kill else 0
+        deadline = _monotonic() + RECORD_WAIT  # one wait for all targets, not one each
         for pid in targets:
             if group_kill:
                 try:
                     in_group = os.getpgid(pid) == own_group
                 except OSError:
                     in_group = False
-                if in_group and DELIVERIES.twin_reached(pid, sig, sender_pid, sender_uid):
+                if in_group and DELIVERIES.twin_reached(pid, sig, sender_pid, sender_uid, deadline):
                     self.deduplicated += 1
                     continue
             try:

@@ -550,7 +550,7 @@ def _borrowed(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock] | N
 def _ask(sock: _Sock, newfd: int) -> None:
     import socket
 
-    from pdigpy.tracer.sockaddr import _addr_from_python
+    from pdigpy.tracer.sockaddr import addr_from_python
 
     try:
         s = socket.socket(fileno=newfd)
@@ -564,11 +564,11 @@ def _ask(sock: _Sock, newfd: int) -> None:
         if sock.family == "netlink" or sock.family == "unknown":
             return
         try:
-            sock.local = _addr_from_python(family, s.getsockname())
+            sock.local = addr_from_python(family, s.getsockname())
         except OSError:
             pass
         try:
-            sock.peer = _addr_from_python(family, s.getpeername())
+            sock.peer = addr_from_python(family, s.getpeername())
         except OSError:
             pass
         try:
@@ -582,7 +582,7 @@ def _ask(sock: _Sock, newfd: int) -> None:
 def _from_proc_net(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock]:
     """The fallback: one pass over /proc/PID/net/{tcp,udp,raw,unix,netlink}[6], looked up by inode."""
     from pdigpy.events.model import SockAddr
-    from pdigpy.tracer.sockaddr import _hex_ip
+    from pdigpy.tracer.sockaddr import hex_ip
 
     known: dict[int, _Sock] = {}
     wanted = {ino for _num, ino, _c in sockets}
@@ -598,9 +598,9 @@ def _from_proc_net(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock
             try:
                 lip, lport = cols[1].split(":")
                 rip, rport = cols[2].split(":")
-                sock.local = SockAddr(family, _hex_ip(lip), int(lport, 16))
+                sock.local = SockAddr(family, hex_ip(lip), int(lport, 16))
                 if int(rport, 16):
-                    sock.peer = SockAddr(family, _hex_ip(rip), int(rport, 16))
+                    sock.peer = SockAddr(family, hex_ip(rip), int(rport, 16))
             except ValueError:
                 continue
             sock.listening = proto == 6 and cols[3] == "0A"

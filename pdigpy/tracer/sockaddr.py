@@ -54,7 +54,8 @@ def parse_sockaddr(raw: bytes | None) -> SockAddr | None:
     return SockAddr(_FAMILY_NAMES.get(family, str(family)))
 
 
-def _addr_from_python(family: int, addr) -> SockAddr:
+def addr_from_python(family: int, addr) -> SockAddr:
+    """A Python socket address (getsockname/getpeername of a borrowed fd) as a SockAddr."""
     if family == _socket.AF_INET:
         return SockAddr("ipv4", addr[0], addr[1])
     if family == _socket.AF_INET6:
@@ -149,9 +150,9 @@ def socket_endpoints(pid: int, fd: int) -> Endpoints | None:
         except OSError:
             return None
         try:
-            local = _addr_from_python(s.family, s.getsockname())
+            local = addr_from_python(s.family, s.getsockname())
             try:
-                peer = _addr_from_python(s.family, s.getpeername())
+                peer = addr_from_python(s.family, s.getpeername())
             except OSError:
                 peer = None
             return Endpoints(local.family, l4proto_of(s.type, s.proto), local, peer)
@@ -196,7 +197,8 @@ def listen_queue(pid: int, fd: int) -> tuple[int, int] | None:
 
 
 # -- fallback: /proc/<pid>/net -------------------------------------------------
-def _hex_ip(text: str) -> str:
+def hex_ip(text: str) -> str:
+    """An address as /proc/net/{tcp,udp,...}[6] print it (hex, host-order words) in text form."""
     raw = bytes.fromhex(text)
     if len(raw) == 4:
         return _socket.inet_ntop(_socket.AF_INET, raw[::-1])
@@ -227,8 +229,8 @@ def _endpoints_from_proc(pid: int, fd: int) -> Endpoints | None:
             if len(cols) > 9 and cols[9] == inode:
                 lip, lport = cols[1].split(":")
                 rip, rport = cols[2].split(":")
-                local = SockAddr(family, _hex_ip(lip), int(lport, 16))
-                peer = SockAddr(family, _hex_ip(rip), int(rport, 16)) if int(rport, 16) else None
+                local = SockAddr(family, hex_ip(lip), int(lport, 16))
+                peer = SockAddr(family, hex_ip(rip), int(rport, 16)) if int(rport, 16) else None
                 return Endpoints(family, l4, local, peer)
     try:
         with open(f"/proc/{pid}/net/unix", "rb") as fh:

@@ -6,7 +6,7 @@ every syscall, so that any rule set finds its event types), capture it, and repl
 into fresh States: once with the full state set, once with only what ``state_event_types``
 keeps (the events the seccomp filter would not stop on are dropped, as the filter would drop
 them). The fields the rules read must have the same value on every event a rule evaluates.
-Each group is also left out on purpose, to show that the workload exercises it and that the
+Each group is also left out on purpose, to show that the needs_workload exercises it and that the
 comparison notices.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -45,9 +44,8 @@ tracer_session = pytest.importorskip("pdigpy.tracer.session")
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = REPO / "../shared/corpus/upstream-rules"
 DEFAULT_RULES = REPO / "rules" / "pdigpy_rules.yaml"
-WORKLOAD_SRC = Path(__file__).with_name("needs_on_demand_workload.c")
 ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not ROOT, reason="setuid/capset in the workload need root")
+needs_root = pytest.mark.skipif(not ROOT, reason="setuid/capset in the needs_workload need root")
 
 ALL = frozenset(STATE_GROUPS)
 PATHS = frozenset({FD_TABLE, CWD})
@@ -199,27 +197,6 @@ def test_referenced_fields_count_append_output():
 
 # --------------------------------------------------------------------------- real traced runs
 
-@pytest.fixture(scope="module")
-def workload(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc")
-    out = tmp_path_factory.mktemp("needs") / "needs_on_demand_workload"
-    subprocess.run(["gcc", "-O1", "-o", str(out), str(WORKLOAD_SRC)], check=True)
-    return out
-
-
-@pytest.fixture
-def workdir():
-    path = Path("/tmp") / f"pdigpy-needs-{uuid.uuid4().hex[:8]}"
-    (path / "a" / "b").mkdir(parents=True)
-    (path / "a" / "b" / "f").write_text("f\n")
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 class _Sink:
     def __init__(self, capture: CaptureWriter | None = None) -> None:
         self.state = State()
@@ -245,16 +222,16 @@ def _trace(argv: list[str], event_types, sink) -> tuple[int, object]:
 
 
 @pytest.fixture(scope="module")
-def recording(workload, tmp_path_factory) -> Path:
-    """One run of the workload with every syscall traced, captured."""
+def recording(needs_workload, tmp_path_factory) -> Path:
+    """One run of the needs_workload with every syscall traced, captured."""
     work = Path("/tmp") / f"pdigpy-needs-{uuid.uuid4().hex[:8]}"
     (work / "a" / "b").mkdir(parents=True)
     (work / "a" / "b" / "f").write_text("f\n")
-    path = tmp_path_factory.mktemp("capture") / "workload.jsonl"
+    path = tmp_path_factory.mktemp("capture") / "needs_workload.jsonl"
     try:
         writer = CaptureWriter(path)
         writer.write_header({"test": "needs"})
-        rc, _stats = _trace([str(workload), str(work), "3"], None, _Sink(writer))
+        rc, _stats = _trace([str(needs_workload), str(work), "3"], None, _Sink(writer))
         writer.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -315,7 +292,7 @@ GROUP_PROBES = {
 @pytest.mark.parametrize("group", sorted(GROUP_PROBES))
 def test_each_group_is_needed_and_what_it_needs_is_enough(group, recording):
     if group in (CREDENTIALS, CAPABILITIES) and not ROOT:
-        pytest.skip("the workload changes ids and caps only as root")
+        pytest.skip("the needs_workload changes ids and caps only as root")
     fields, probes = GROUP_PROBES[group]
     probes = frozenset(probes)
     full = _values(recording, STATE_EVENT_TYPES | probes, probes, fields)
@@ -431,32 +408,32 @@ def _traced(engine: RuleEngine) -> frozenset[str]:
     return frozenset(engine.event_types()) | state_event_types(engine.referenced_fields())
 
 
-def test_exec_only_rules_cost_no_stop_per_open(workload, workdir):
+def test_exec_only_rules_cost_no_stop_per_open(needs_workload, needs_workdir):
     engine = _engine(EXEC_ONLY)
     traced = _traced(engine)
     assert not traced & STATE_GROUPS[FD_TABLE] and not traced & STATE_GROUPS[CWD]
-    rc, stats = _trace([str(workload), str(workdir), "100"], traced, _Sink())
+    rc, stats = _trace([str(needs_workload), str(needs_workdir), "100"], traced, _Sink())
     assert rc == 0
     assert stats.seccomp_stops < 30, stats  # the exec's attempts, setuid/capset: no open, dup or fcntl
     # the same run with the full state set stops on every one of the 100+ opens
-    rc, full = _trace([str(workload), str(workdir), "100"], frozenset(engine.event_types()) | STATE_EVENT_TYPES,
+    rc, full = _trace([str(needs_workload), str(needs_workdir), "100"], frozenset(engine.event_types()) | STATE_EVENT_TYPES,
                       _Sink())
     assert rc == 0 and full.seccomp_stops >= 100 + stats.seccomp_stops, (full, stats)
 
 
-def test_fd_name_rule_still_gets_relative_names(workload, workdir):
+def test_fd_name_rule_still_gets_relative_names(needs_workload, needs_workdir):
     engine = _engine(FD_NAMES)
     traced = _traced(engine)
     assert STATE_GROUPS[FD_TABLE] | STATE_GROUPS[CWD] <= traced
     assert not traced & STATE_GROUPS[CREDENTIALS]
     sink = _Sink()
-    rc, _stats = _trace([str(workload), str(workdir), "2"], traced, sink)
+    rc, _stats = _trace([str(needs_workload), str(needs_workdir), "2"], traced, sink)
     assert rc == 0
     names = {}
     for evt in sink.events:
         for alert in engine.evaluate(evt):
             names.setdefault(evt.fdinfo.nameraw, set()).add(alert.output_fields["fd.name"])
-    base = f"{workdir}/a"
+    base = f"{needs_workdir}/a"
     assert names["b/f"] == {f"{base}/b/f"}  # relative to the chdir'd cwd
     assert names["f"] == {f"{base}/b/f"}  # openat(dirfd copy, "f") and open("f") after fchdir
     assert names["b"] == {f"{base}/b"}

@@ -51,6 +51,18 @@ class SockTuple:
     path: str = ""  # unix sockets
 
 
+def l4proto(socktype: int, proto: int) -> str:
+    """fd.l4proto of an IP socket from socket(2)'s type (flags allowed) and protocol: the protocol
+    decides when it is TCP, UDP or ICMP (ping sockets are datagram sockets), else the type."""
+    if proto == 6:
+        return "tcp"
+    if proto == 17:
+        return "udp"
+    if proto in (1, 58):
+        return "icmp"
+    return {1: "tcp", 2: "udp", 3: "raw"}.get(socktype & 0xF, "")
+
+
 @dataclass(slots=True, eq=False)
 class Event:
     """One syscall event, taken at the syscall's exit: Falco's event type and parameters."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from pdigpy.events.model import Event, SockAddr, SockTuple
+from pdigpy.events.model import Event, SockAddr, SockTuple, l4proto
 from pdigpy.state import threads as thr
 from pdigpy.state.fds import (
     AT_FDCWD,
@@ -264,23 +264,6 @@ def on_close(state: State, evt: Event, thread: ThreadInfo) -> None:
 # ---------------------------------------------------------------- sockets
 
 
-def _l4proto(socktype: int, proto: int) -> str:
-    if proto == 6:
-        return "tcp"
-    if proto == 17:
-        return "udp"
-    if proto in (1, 58):
-        return "icmp"
-    kind = socktype & 0xF
-    if kind == 1:
-        return "tcp"
-    if kind == 2:
-        return "udp"
-    if kind == 3:
-        return "raw"
-    return ""
-
-
 def on_socket(state: State, evt: Event, thread: ThreadInfo) -> None:
     res = _result(evt)
     if res is None or res < 0:
@@ -292,10 +275,10 @@ def on_socket(state: State, evt: Event, thread: ThreadInfo) -> None:
     cloexec = bool(socktype & LINUX_O_CLOEXEC)
     if domain == PPM_AF_INET:
         info = simple_fd(res, "ipv4", cloexec=cloexec)
-        info.l4proto = _l4proto(socktype, proto)
+        info.l4proto = l4proto(socktype, proto)
     elif domain == PPM_AF_INET6:
         info = simple_fd(res, "ipv6", cloexec=cloexec)
-        info.l4proto = _l4proto(socktype, proto)
+        info.l4proto = l4proto(socktype, proto)
     elif domain == PPM_AF_UNIX:
         info = simple_fd(res, "unix", cloexec=cloexec)
     elif domain == PPM_AF_NETLINK:

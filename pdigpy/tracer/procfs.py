@@ -498,14 +498,13 @@ def _pidfd_target(pid: int, num: int) -> int:
 class _Sock:
     """What is known of one socket before it is classified."""
 
-    __slots__ = ("num", "cloexec", "family", "socktype", "proto", "local", "peer", "listening")
+    __slots__ = ("num", "cloexec", "family", "l4proto", "local", "peer", "listening")
 
     def __init__(self, num: int, cloexec: bool) -> None:
         self.num = num
         self.cloexec = cloexec
         self.family = "unknown"
-        self.socktype = 0
-        self.proto = 0
+        self.l4proto = ""
         self.local: Any = None  # SockAddr
         self.peer: Any = None  # SockAddr
         self.listening = False
@@ -550,6 +549,7 @@ def _borrowed(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock] | N
 def _ask(sock: _Sock, newfd: int) -> None:
     import socket
 
+    from pdigpy.events.model import l4proto
     from pdigpy.tracer.sockaddr import addr_from_python
 
     try:
@@ -558,7 +558,7 @@ def _ask(sock: _Sock, newfd: int) -> None:
         return
     try:
         family = int(s.family)
-        sock.socktype, sock.proto = int(s.type), s.proto
+        sock.l4proto = l4proto(int(s.type), s.proto)
         sock.family = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6", socket.AF_UNIX: "unix",
                        socket.AF_NETLINK: "netlink"}.get(family, "unknown")
         if sock.family == "netlink" or sock.family == "unknown":
@@ -580,94 +580,41 @@ def _ask(sock: _Sock, newfd: int) -> None:
 
 
 def _from_proc_net(pid: int, sockets: list[tuple[int, int, bool]]) -> list[_Sock]:
-    """The fallback: one pass over /proc/PID/net/{tcp,udp,raw,unix,netlink}[6], looked up by inode."""
-    from pdigpy.events.model import SockAddr
-    from pdigpy.tracer.sockaddr import hex_ip
+    """The fallback: /proc/PID/net read once for all the sockets, looked up by inode."""
+    from pdigpy.tracer.sockaddr import proc_net_sockets
 
-    known: dict[int, _Sock] = {}
-    wanted = {ino for _num, ino, _c in sockets}
-    for name, family, socktype, proto in (
-        ("tcp", "ipv4", 1, 6), ("tcp6", "ipv6", 1, 6), ("udp", "ipv4", 2, 17),
-        ("udp6", "ipv6", 2, 17), ("raw", "ipv4", 3, 0), ("raw6", "ipv6", 3, 0),
-    ):
-        for cols in _proc_net_rows(pid, name):
-            if len(cols) <= 9 or not cols[9].isdigit() or int(cols[9]) not in wanted:
-                continue
-            sock = _Sock(0, False)
-            sock.family, sock.socktype, sock.proto = family, socktype, proto
-            try:
-                lip, lport = cols[1].split(":")
-                rip, rport = cols[2].split(":")
-                sock.local = SockAddr(family, hex_ip(lip), int(lport, 16))
-                if int(rport, 16):
-                    sock.peer = SockAddr(family, hex_ip(rip), int(rport, 16))
-            except ValueError:
-                continue
-            sock.listening = proto == 6 and cols[3] == "0A"
-            known[int(cols[9])] = sock
-    for cols in _proc_net_rows(pid, "unix"):
-        if len(cols) < 7 or not cols[6].isdigit() or int(cols[6]) not in wanted:
-            continue
-        sock = _Sock(0, False)
-        sock.family, sock.socktype = "unix", int(cols[4], 16) if cols[4].isalnum() else 0
-        sock.local = SockAddr("unix", path=cols[7] if len(cols) > 7 else "")
-        sock.listening = bool(int(cols[3], 16) & 0x10000)  # __SO_ACCEPTCON
-        known[int(cols[6])] = sock
-    for cols in _proc_net_rows(pid, "netlink"):
-        if cols and cols[-1].isdigit() and int(cols[-1]) in wanted:
-            sock = _Sock(0, False)
-            sock.family = "netlink"
-            known[int(cols[-1])] = sock
+    listed = proc_net_sockets(pid, {ino for _num, ino, _c in sockets})
     out = []
     for num, ino, cloexec in sockets:
-        found = known.get(ino)
         sock = _Sock(num, cloexec)
-        if found is not None:
-            for attr in ("family", "socktype", "proto", "local", "peer", "listening"):
-                setattr(sock, attr, getattr(found, attr))
+        ep = listed.get(ino)
+        if ep is not None:
+            sock.family, sock.l4proto, sock.local, sock.peer, sock.listening = (
+                ep.family, ep.l4proto, ep.local, ep.peer, ep.listening)
         else:  # not in /proc/net (never bound nor connected): the kind from the socket's xattr
-            sock.family, sock.socktype, sock.proto = _protoname_kind(pid, num)
+            sock.family, sock.l4proto = _protoname_kind(pid, num)
         out.append(sock)
     return out
 
 
-# system.sockprotoname -> (family, socket type, protocol); longest names first
+# system.sockprotoname -> (family, fd.l4proto); longest names first
 _PROTONAMES = (
-    ("TCPv6", ("ipv6", 1, 6)), ("UDPLITEv6", ("ipv6", 2, 136)), ("UDPv6", ("ipv6", 2, 17)),
-    ("RAWv6", ("ipv6", 3, 0)), ("PINGv6", ("ipv6", 2, 58)), ("TCP", ("ipv4", 1, 6)),
-    ("UDPLITE", ("ipv4", 2, 136)), ("UDP", ("ipv4", 2, 17)), ("RAW", ("ipv4", 3, 0)),
-    ("PING", ("ipv4", 2, 1)), ("UNIX", ("unix", 0, 0)), ("NETLINK", ("netlink", 0, 0)),
+    ("TCPv6", ("ipv6", "tcp")), ("UDPLITEv6", ("ipv6", "udp")), ("UDPv6", ("ipv6", "udp")),
+    ("RAWv6", ("ipv6", "raw")), ("PINGv6", ("ipv6", "icmp")), ("TCP", ("ipv4", "tcp")),
+    ("UDPLITE", ("ipv4", "udp")), ("UDP", ("ipv4", "udp")), ("RAW", ("ipv4", "raw")),
+    ("PING", ("ipv4", "icmp")), ("UNIX", ("unix", "")), ("NETLINK", ("netlink", "")),
 )
 
 
-def _protoname_kind(pid: int, num: int) -> tuple[str, int, int]:
+def _protoname_kind(pid: int, num: int) -> tuple[str, str]:
     try:
         name = os.getxattr(f"/proc/{pid}/fd/{num}", "system.sockprotoname").rstrip(b"\0").decode()
     except (OSError, UnicodeDecodeError):
-        return "unknown", 0, 0
+        return "unknown", ""
     for prefix, kind in _PROTONAMES:
         if name.startswith(prefix):
             return kind
-    return "unknown", 0, 0
-
-
-def _proc_net_rows(pid: int, name: str) -> list[list[str]]:
-    try:
-        with open(f"/proc/{pid}/net/{name}", "rb") as fh:
-            return [line.split() for line in fh.read().decode(errors="replace").splitlines()[1:]]
-    except OSError:
-        return []
-
-
-def _l4proto(socktype: int, proto: int) -> str:
-    """As the socket handler derives it from socket(2)'s type and protocol."""
-    if proto == 6:
-        return "tcp"
-    if proto == 17:
-        return "udp"
-    if proto in (1, 58):
-        return "icmp"
-    return {1: "tcp", 2: "udp", 3: "raw"}.get(socktype & 0xF, "")
+    return "unknown", ""
 
 
 def _socket_fd(s: _Sock, listeners: set, unix_listeners: set) -> ProcFd:
@@ -683,7 +630,7 @@ def _socket_fd(s: _Sock, listeners: set, unix_listeners: set) -> ProcFd:
         return fd
     if s.family not in ("ipv4", "ipv6"):
         return fd
-    fd.l4proto = _l4proto(s.socktype, s.proto)
+    fd.l4proto = s.l4proto
     if peer is not None and local is not None and peer.port:
         from pdigpy.tracer.sockaddr import make_tuple
 

@@ -27,7 +27,7 @@ import ctypes
 import os
 import struct
 
-from pdigpy.events.model import SockAddr, SockTuple
+from pdigpy.events.model import SockAddr, SockTuple, l4proto
 
 _AF_UNIX, _AF_INET, _AF_INET6, _AF_NETLINK = 1, 2, 10, 16
 _FAMILY_NAMES = {0: "unspec", 1: "unix", 2: "ipv4", 10: "ipv6", 16: "netlink", 17: "packet"}
@@ -67,16 +67,6 @@ def addr_from_python(family: int, addr) -> SockAddr:
             name = addr if not addr.startswith("\0") else "@" + addr[1:]
         return SockAddr("unix", path=name)
     return SockAddr(_FAMILY_NAMES.get(int(family), str(int(family))))
-
-
-def l4proto_of(sock_type: int, proto: int) -> str:
-    if sock_type == _socket.SOCK_STREAM:
-        return "tcp"
-    if sock_type == _socket.SOCK_DGRAM:
-        return "udp"
-    if sock_type == _socket.SOCK_RAW:
-        return "icmp" if proto in (1, 58) else "raw"
-    return ""
 
 
 # -- borrowing a tracee's fd ------------------------------------------------
@@ -130,13 +120,17 @@ def borrow_fd(pid: int, fd: int) -> int | None:
 
 
 class Endpoints:
-    __slots__ = ("family", "l4proto", "local", "peer")
+    """What is known of a socket: family, L4 protocol, both ends, whether it listens."""
 
-    def __init__(self, family: str, l4proto: str, local: SockAddr | None, peer: SockAddr | None):
+    __slots__ = ("family", "l4proto", "local", "peer", "listening")
+
+    def __init__(self, family: str, l4proto: str, local: SockAddr | None, peer: SockAddr | None,
+                 listening: bool = False):
         self.family = family
         self.l4proto = l4proto
         self.local = local
         self.peer = peer
+        self.listening = listening
 
 
 def socket_endpoints(pid: int, fd: int) -> Endpoints | None:
@@ -155,7 +149,7 @@ def socket_endpoints(pid: int, fd: int) -> Endpoints | None:
                 peer = addr_from_python(s.family, s.getpeername())
             except OSError:
                 peer = None
-            return Endpoints(local.family, l4proto_of(s.type, s.proto), local, peer)
+            return Endpoints(local.family, l4proto(s.type, s.proto), local, peer)
         finally:
             s.detach()
     finally:
@@ -214,34 +208,57 @@ def _endpoints_from_proc(pid: int, fd: int) -> Endpoints | None:
         return None
     if not target.startswith("socket:["):
         return None
-    inode = target[8:-1]
-    for name, family, l4 in (
-        ("tcp", "ipv4", "tcp"), ("tcp6", "ipv6", "tcp"), ("udp", "ipv4", "udp"),
-        ("udp6", "ipv6", "udp"), ("raw", "ipv4", "raw"), ("raw6", "ipv6", "raw"),
-    ):
-        try:
-            with open(f"/proc/{pid}/net/{name}", "rb") as fh:
-                lines = fh.read().decode().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 9 and cols[9] == inode:
+    inode = int(target[8:-1])
+    ep = proc_net_sockets(pid, {inode}).get(inode)
+    return ep if ep is not None and ep.family != "netlink" else None
+
+
+# /proc/PID/net files of IP sockets: (file, family, l4proto)
+_PROC_NET_IP = (
+    ("tcp", "ipv4", "tcp"), ("tcp6", "ipv6", "tcp"), ("udp", "ipv4", "udp"),
+    ("udp6", "ipv6", "udp"), ("raw", "ipv4", "raw"), ("raw6", "ipv6", "raw"),
+)
+_TCP_STATE_LISTEN = "0A"
+_UNIX_ACCEPTCON = 0x10000  # __SO_ACCEPTCON in /proc/net/unix's Flags
+
+
+def proc_net_sockets(pid: int, inodes: set[int]) -> dict[int, Endpoints]:
+    """The sockets with these inodes that /proc/PID/net/{tcp,udp,raw}[6], unix and netlink list,
+    read in one pass (a socket never bound nor connected is not listed)."""
+    found: dict[int, Endpoints] = {}
+    for name, family, l4 in _PROC_NET_IP:
+        for cols in _proc_net_rows(pid, name):
+            if len(cols) <= 9 or not cols[9].isdigit() or int(cols[9]) not in inodes:
+                continue
+            try:
                 lip, lport = cols[1].split(":")
                 rip, rport = cols[2].split(":")
                 local = SockAddr(family, hex_ip(lip), int(lport, 16))
                 peer = SockAddr(family, hex_ip(rip), int(rport, 16)) if int(rport, 16) else None
-                return Endpoints(family, l4, local, peer)
+            except ValueError:
+                continue
+            found[int(cols[9])] = Endpoints(family, l4, local, peer,
+                                            l4 == "tcp" and cols[3] == _TCP_STATE_LISTEN)
+        if len(found) == len(inodes):
+            return found
+    for cols in _proc_net_rows(pid, "unix"):
+        if len(cols) >= 7 and cols[6].isdigit() and int(cols[6]) in inodes:
+            path = cols[7] if len(cols) > 7 else ""
+            found[int(cols[6])] = Endpoints("unix", "", SockAddr("unix", path=path), None,
+                                            bool(int(cols[3], 16) & _UNIX_ACCEPTCON))
+    if len(found) < len(inodes):
+        for cols in _proc_net_rows(pid, "netlink"):
+            if cols and cols[-1].isdigit() and int(cols[-1]) in inodes:
+                found[int(cols[-1])] = Endpoints("netlink", "", None, None)
+    return found
+
+
+def _proc_net_rows(pid: int, name: str) -> list[list[str]]:
     try:
-        with open(f"/proc/{pid}/net/unix", "rb") as fh:
-            for line in fh.read().decode(errors="replace").splitlines()[1:]:
-                cols = line.split()
-                if len(cols) >= 7 and cols[6] == inode:
-                    path = cols[7] if len(cols) > 7 else ""
-                    return Endpoints("unix", "", SockAddr("unix", path=path), None)
+        with open(f"/proc/{pid}/net/{name}", "rb") as fh:
+            return [line.split() for line in fh.read().decode(errors="replace").splitlines()[1:]]
     except OSError:
-        pass
-    return None
+        return []
 
 
 def make_tuple(l4proto: str, src: SockAddr | None, dst: SockAddr | None) -> SockTuple | None:
